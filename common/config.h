@@ -28,6 +28,9 @@
  * ignored); an unknown CACHEFLEET_ variable is reported as a warning,
  * because one environment is often shared by several programs.
  *
+ * Defaults: a NULL or "" default means "none": the value is "" or 0 and is
+ * not held to the range or the choices.
+ *
  * Thread: called once by main before any other thread starts.
  */
 #ifndef CF_CONFIG_H
@@ -74,7 +77,9 @@ struct cf_setting_table {
     void *base;                  /* the struct the offsets point into */
 };
 
-/* Fills every table's struct: defaults, then the file at path (NULL: no
+/* Fills every table's struct (overwriting its members without freeing them:
+ * a struct loaded before must go through cf_config_free() first):
+ * defaults, then the file at path (NULL: no
  * file), then the environment envp (NULL-terminated "NAME=value" strings,
  * usually environ; NULL: none).  Warnings (unknown CACHEFLEET_ variables)
  * are written, one per line, into warnings (may be NULL).
@@ -88,11 +93,12 @@ int cf_config_load(const char *path, char *const *envp, const struct cf_setting_
  * tables' structs and zeroes those members. */
 void cf_config_free(const struct cf_setting_table *tables, size_t ntables);
 
-/* Writes the effective configuration, one "path = value" line per setting,
- * secrets as "(set)" or "(unset)", in libconfig syntax, to out. */
+/* Writes the effective configuration for people to read, one
+ * "path = value;" line per setting (dotted paths: not a file libconfig can
+ * read back), secrets as "(set)" or "(unset)", to out. */
 void cf_config_print(const struct cf_setting_table *tables, size_t ntables, void *out /* FILE* */);
 
-/* Writes a Markdown table (setting, environment variable, default, range,
+/* Writes a Markdown table (setting | environment | default | allowed |
  * meaning) of the tables to out: the README's configuration reference is
  * generated from it. */
 void cf_config_reference(const struct cf_setting_table *tables, size_t ntables,

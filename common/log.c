@@ -104,6 +104,9 @@ static void line_put_escaped(struct line *l, const char *s)
 }
 
 static void line_put_number(struct line *l, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void line_put_number(struct line *l, const char *fmt, ...)
 {
     char num[48];
     va_list ap;

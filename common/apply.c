@@ -1,0 +1,452 @@
+/* apply.c - the apply stage: a batch's operations into Redis, one round trip.
+ *
+ * DESIGN
+ * One pipelined round trip per batch: every FCALL of the batch is written
+ * before the first reply is read.  Operations are packed, ops_per_call at a
+ * time, into FCALL cachefleet_apply (the format is in functions.lua's
+ * header): measured on the development machine, one Lua call per event caps
+ * Redis near 56k to 86k calls per second, while a call carrying hundreds of
+ * operations costs Redis a few microseconds per operation.
+ *
+ * The commands are formatted as RESP by this file straight into one buffer
+ * that is reused from batch to batch, and handed to hiredis with
+ * redisAppendFormattedCommand: no per-argument allocation, and the event
+ * payloads are copied once on their way out.
+ *
+ * A context with err set is dropped, never reused (hiredis' rule); so is
+ * one whose replies did not all come back.  Any error reply also drops the
+ * connection: "function not found" after a Redis restart is then cured by
+ * the reload that reconnecting does.
+ */
+#include "apply.h"
+
+#include "clock.h"
+
+#include <hiredis/hiredis.h>
+#include <inttypes.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct cf_apply {
+    struct cf_apply_settings s;
+    char *host, *unix_socket, *user, *password, *client_name; /* owned copies */
+    struct cf_log *lg;
+    redisContext *ctx;
+    char errstr[512];
+
+    char *buf; /* RESP of the batch being sent */
+    size_t len, cap;
+};
+
+/* ------------------------------------------------------------------------
+ * Helpers
+ * ------------------------------------------------------------------------ */
+
+static char *xstrdup(const char *s)
+{
+    size_t n = strlen(s ? s : "") + 1;
+    char *d = malloc(n);
+    if (!d)
+        abort();
+    memcpy(d, s ? s : "", n);
+    return d;
+}
+
+/* errstr = "<what>: <detail>" */
+static void set_error(struct cf_apply *ap, const char *what, const char *detail)
+{
+    snprintf(ap->errstr, sizeof(ap->errstr), "%s: %s", what, detail ? detail : "");
+}
+
+static void reserve(struct cf_apply *ap, size_t more)
+{
+    if (ap->len + more <= ap->cap)
+        return;
+    size_t cap = ap->cap ? ap->cap : 65536;
+    while (cap < ap->len + more)
+        cap *= 2;
+    char *b = realloc(ap->buf, cap);
+    if (!b)
+        abort();
+    ap->buf = b;
+    ap->cap = cap;
+}
+
+/* Writes n in decimal at p; returns the length. */
+static size_t fmt_u64(char *p, uint64_t n)
+{
+    char tmp[24];
+    size_t i = 0;
+    do {
+        tmp[i++] = (char)('0' + n % 10);
+        n /= 10;
+    } while (n);
+    for (size_t j = 0; j < i; j++)
+        p[j] = tmp[i - 1 - j];
+    return i;
+}
+
+static void put_raw(struct cf_apply *ap, const char *s, size_t n)
+{
+    reserve(ap, n);
+    memcpy(ap->buf + ap->len, s, n);
+    ap->len += n;
+}
+
+/* "*<n>\r\n" */
+static void put_array(struct cf_apply *ap, size_t n)
+{
+    reserve(ap, 32);
+    ap->buf[ap->len++] = '*';
+    ap->len += fmt_u64(ap->buf + ap->len, n);
+    ap->buf[ap->len++] = '\r';
+    ap->buf[ap->len++] = '\n';
+}
+
+/* "$<len>\r\n<bytes>\r\n" */
+static void put_bulk(struct cf_apply *ap, const char *s, size_t n)
+{
+    reserve(ap, n + 32);
+    ap->buf[ap->len++] = '$';
+    ap->len += fmt_u64(ap->buf + ap->len, n);
+    ap->buf[ap->len++] = '\r';
+    ap->buf[ap->len++] = '\n';
+    memcpy(ap->buf + ap->len, s, n);
+    ap->len += n;
+    ap->buf[ap->len++] = '\r';
+    ap->buf[ap->len++] = '\n';
+}
+
+static void put_str(struct cf_apply *ap, const char *s)
+{
+    put_bulk(ap, s, strlen(s));
+}
+
+static void put_u64(struct cf_apply *ap, uint64_t n)
+{
+    char num[24];
+    put_bulk(ap, num, fmt_u64(num, n));
+}
+
+/* Times and TTLs are validated non-negative by the planners. */
+static void put_i64(struct cf_apply *ap, int64_t n)
+{
+    put_u64(ap, n < 0 ? 0 : (uint64_t)n);
+}
+
+static void put_span(struct cf_apply *ap, const struct cf_plan *plan, struct cf_span sp)
+{
+    put_bulk(ap, cf_plan_bytes(plan, sp), sp.len);
+}
+
+/* ------------------------------------------------------------------------
+ * Connection
+ * ------------------------------------------------------------------------ */
+
+struct cf_apply *cf_apply_new(const struct cf_apply_settings *settings, struct cf_log *lg)
+{
+    struct cf_apply *ap = calloc(1, sizeof(*ap));
+    if (!ap)
+        abort();
+    ap->s = *settings;
+    ap->host = xstrdup(settings->host);
+    ap->unix_socket = xstrdup(settings->unix_socket);
+    ap->user = xstrdup(settings->user);
+    ap->password = xstrdup(settings->password);
+    ap->client_name = xstrdup(settings->client_name);
+    ap->s.host = ap->host;
+    ap->s.unix_socket = ap->unix_socket;
+    ap->s.user = ap->user;
+    ap->s.password = ap->password;
+    ap->s.client_name = ap->client_name;
+    if (ap->s.ops_per_call < 1)
+        ap->s.ops_per_call = 1;
+    ap->lg = lg;
+    return ap;
+}
+
+void cf_apply_disconnect(struct cf_apply *ap)
+{
+    if (ap->ctx) {
+        redisFree(ap->ctx);
+        ap->ctx = NULL;
+    }
+}
+
+void cf_apply_destroy(struct cf_apply *ap)
+{
+    if (!ap)
+        return;
+    cf_apply_disconnect(ap);
+    if (ap->password[0])
+        memset(ap->password, 0, strlen(ap->password));
+    free(ap->host);
+    free(ap->unix_socket);
+    free(ap->user);
+    free(ap->password);
+    free(ap->client_name);
+    free(ap->buf);
+    free(ap);
+}
+
+int cf_apply_connected(const struct cf_apply *ap)
+{
+    return ap->ctx != NULL;
+}
+
+const char *cf_apply_error(const struct cf_apply *ap)
+{
+    return ap->errstr;
+}
+
+/* Runs one command during connection set-up; the reply must not be an
+ * error.  what names the step in the error message. */
+static int setup_command(struct cf_apply *ap, const char *what, int argc, const char **argv,
+                         const size_t *argvlen)
+{
+    redisReply *reply = redisCommandArgv(ap->ctx, argc, argv, argvlen);
+    if (!reply) {
+        snprintf(ap->errstr, sizeof(ap->errstr), "%s: %s", what, ap->ctx->errstr);
+        return -1;
+    }
+    int rc = 0;
+    if (reply->type == REDIS_REPLY_ERROR) {
+        /* An AUTH error reply does not echo the password. */
+        snprintf(ap->errstr, sizeof(ap->errstr), "%s: %.*s", what, (int)reply->len, reply->str);
+        rc = -1;
+    }
+    freeReplyObject(reply);
+    return rc;
+}
+
+int cf_apply_connect(struct cf_apply *ap)
+{
+    if (ap->ctx)
+        return 0;
+    ap->errstr[0] = '\0';
+
+    struct timeval ctv = {ap->s.connect_timeout_ms / 1000, (ap->s.connect_timeout_ms % 1000) * 1000};
+    if (ap->unix_socket[0])
+        ap->ctx = redisConnectUnixWithTimeout(ap->unix_socket, ctv);
+    else
+        ap->ctx = redisConnectWithTimeout(ap->host, ap->s.port, ctv);
+    if (!ap->ctx) {
+        set_error(ap, "connect", "out of memory");
+        return -1;
+    }
+    if (ap->ctx->err) {
+        set_error(ap, "connect", ap->ctx->errstr);
+        goto fail;
+    }
+    struct timeval ttv = {ap->s.command_timeout_ms / 1000, (ap->s.command_timeout_ms % 1000) * 1000};
+    if (redisSetTimeout(ap->ctx, ttv) != REDIS_OK || redisEnableKeepAlive(ap->ctx) != REDIS_OK) {
+        set_error(ap, "connect", ap->ctx->errstr);
+        goto fail;
+    }
+
+    if (ap->password[0]) {
+        if (ap->user[0]) {
+            const char *argv[] = {"AUTH", ap->user, ap->password};
+            size_t lens[] = {4, strlen(ap->user), strlen(ap->password)};
+            if (setup_command(ap, "AUTH", 3, argv, lens) < 0)
+                goto fail;
+        } else {
+            const char *argv[] = {"AUTH", ap->password};
+            size_t lens[] = {4, strlen(ap->password)};
+            if (setup_command(ap, "AUTH", 2, argv, lens) < 0)
+                goto fail;
+        }
+    }
+    if (ap->s.db != 0) {
+        char db[24];
+        size_t n = fmt_u64(db, (uint64_t)ap->s.db);
+        const char *argv[] = {"SELECT", db};
+        size_t lens[] = {6, n};
+        if (setup_command(ap, "SELECT", 2, argv, lens) < 0)
+            goto fail;
+    }
+    if (ap->client_name[0]) {
+        const char *argv[] = {"CLIENT", "SETNAME", ap->client_name};
+        size_t lens[] = {6, 7, strlen(ap->client_name)};
+        if (setup_command(ap, "CLIENT SETNAME", 3, argv, lens) < 0)
+            goto fail;
+    }
+    {
+        const char *argv[] = {"FUNCTION", "LOAD", "REPLACE", cf_functions_lua};
+        size_t lens[] = {8, 4, 7, cf_functions_lua_len};
+        if (setup_command(ap, "FUNCTION LOAD", 4, argv, lens) < 0)
+            goto fail;
+    }
+    return 0;
+
+fail:
+    cf_apply_disconnect(ap);
+    return -1;
+}
+
+/* ------------------------------------------------------------------------
+ * Apply
+ * ------------------------------------------------------------------------ */
+
+/* ARGV entries an operation takes, its code included. */
+static size_t op_argc(char code)
+{
+    switch (code) {
+    case CF_OP_WARM:
+    case CF_OP_CATEGORY:
+        return 5;
+    case CF_OP_INVALIDATE:
+    case CF_OP_INDEX_ADD:
+    case CF_OP_FANOUT:
+        return 3;
+    default: /* X G R P M */
+        return 2;
+    }
+}
+
+static size_t op_keys(char code)
+{
+    return code == CF_OP_MENU ? 2 : 1;
+}
+
+/* Formats one FCALL for the live operations ops[from..to). */
+static void format_call(struct cf_apply *ap, const struct cf_plan *plan, size_t from, size_t to)
+{
+    size_t nkeys = 0, nargs = 3;
+    for (size_t i = from; i < to; i++) {
+        const struct cf_op *op = cf_plan_op(plan, i);
+        if (op->dead)
+            continue;
+        nkeys += op_keys(op->code);
+        nargs += op_argc(op->code);
+    }
+    put_array(ap, 3 + nkeys + nargs);
+    static const char head[] = "$5\r\nFCALL\r\n$16\r\ncachefleet_apply\r\n";
+    put_raw(ap, head, sizeof(head) - 1);
+    put_u64(ap, nkeys);
+    for (size_t i = from; i < to; i++) {
+        const struct cf_op *op = cf_plan_op(plan, i);
+        if (op->dead)
+            continue;
+        put_span(ap, plan, op->key);
+        if (op->code == CF_OP_MENU)
+            put_span(ap, plan, op->a);
+    }
+    put_str(ap, "1");
+    put_i64(ap, ap->s.tombstone_ttl_ms);
+    put_i64(ap, ap->s.max_value_ttl_ms + ap->s.tombstone_ttl_ms);
+    for (size_t i = from; i < to; i++) {
+        const struct cf_op *op = cf_plan_op(plan, i);
+        if (op->dead)
+            continue;
+        char code = op->code;
+        put_bulk(ap, &code, 1);
+        switch (op->code) {
+        case CF_OP_WARM:
+            put_u64(ap, op->version);
+            put_i64(ap, op->ts_us);
+            put_i64(ap, op->ttl_ms);
+            put_span(ap, plan, op->a);
+            break;
+        case CF_OP_INVALIDATE:
+            put_u64(ap, op->version);
+            put_i64(ap, op->ts_us);
+            break;
+        case CF_OP_XINVAL:
+        case CF_OP_TAG:
+            put_i64(ap, op->ts_us);
+            break;
+        case CF_OP_INDEX_ADD:
+            put_span(ap, plan, op->a);
+            put_i64(ap, op->ttl_ms);
+            break;
+        case CF_OP_INDEX_REM:
+        case CF_OP_PURGE:
+            put_span(ap, plan, op->a);
+            break;
+        case CF_OP_FANOUT:
+            put_i64(ap, op->ts_us);
+            put_span(ap, plan, op->a);
+            break;
+        case CF_OP_CATEGORY:
+            put_span(ap, plan, op->a);
+            put_u64(ap, op->version);
+            put_i64(ap, op->ts_us);
+            put_span(ap, plan, op->b);
+            break;
+        case CF_OP_MENU:
+            put_i64(ap, op->ttl_ms);
+            break;
+        default:
+            abort(); /* plan.c only makes the codes above */
+        }
+    }
+}
+
+int cf_apply_plan(struct cf_apply *ap, const struct cf_plan *plan, struct cf_apply_result *res)
+{
+    memset(res, 0, sizeof(*res));
+    ap->errstr[0] = '\0';
+
+    /* Format first: nothing is sent unless the whole batch is ready. */
+    ap->len = 0;
+    size_t n = cf_plan_count(plan), calls = 0, live = 0;
+    for (size_t from = 0; from < n;) {
+        size_t to = from, in_call = 0;
+        while (to < n && in_call < (size_t)ap->s.ops_per_call) {
+            if (!cf_plan_op(plan, to)->dead)
+                in_call++;
+            to++;
+        }
+        if (in_call) {
+            format_call(ap, plan, from, to);
+            calls++;
+            live += in_call;
+        }
+        from = to;
+    }
+    res->ops = live;
+    if (calls == 0)
+        return 0;
+
+    if (cf_apply_connect(ap) < 0)
+        return -1;
+
+    int64_t t0 = cf_mono_us();
+    if (redisAppendFormattedCommand(ap->ctx, ap->buf, ap->len) != REDIS_OK) {
+        set_error(ap, "write", ap->ctx->errstr);
+        goto fail;
+    }
+    for (size_t i = 0; i < calls; i++) {
+        void *r = NULL;
+        if (redisGetReply(ap->ctx, &r) != REDIS_OK || !r) {
+            set_error(ap, "read", ap->ctx->errstr[0] ? ap->ctx->errstr : "connection lost");
+            goto fail;
+        }
+        redisReply *reply = r;
+        bool ok = reply->type == REDIS_REPLY_ARRAY && reply->elements == 2 &&
+                  reply->element[0]->type == REDIS_REPLY_INTEGER &&
+                  reply->element[1]->type == REDIS_REPLY_INTEGER;
+        if (ok) {
+            res->applied += (uint64_t)reply->element[0]->integer;
+            res->refused += (uint64_t)reply->element[1]->integer;
+        } else if (reply->type == REDIS_REPLY_ERROR) {
+            snprintf(ap->errstr, sizeof(ap->errstr), "FCALL cachefleet_apply: %.*s",
+                     (int)(reply->len > 300 ? 300 : reply->len), reply->str);
+        } else {
+            set_error(ap, "FCALL cachefleet_apply", "unexpected reply");
+        }
+        freeReplyObject(reply);
+        if (!ok)
+            goto fail; /* the rest of the pipeline goes with the connection */
+        res->calls++;
+    }
+    res->round_trip_us = cf_mono_us() - t0;
+    return 0;
+
+fail:
+    cf_apply_disconnect(ap);
+    return -1;
+}

@@ -1,0 +1,77 @@
+/* apply.h - the apply stage: a batch's operations into Redis, one round trip.
+ *
+ * What it owns: the connection to Redis (hiredis), authentication, loading
+ * the fleet's function library (functions.lua, embedded at build time), and
+ * sending the live operations of a plan as pipelined FCALL cachefleet_apply
+ * calls, each packing up to ops_per_call operations, then reading back and
+ * checking every reply.
+ *
+ * What it does not own: retrying.  A failed apply drops the connection and
+ * returns -1; the runtime decides when to try again (cf_apply_plan()
+ * reconnects, and reloads the library, by itself on the next call).
+ *
+ * Thread: the runtime's thread only.
+ */
+#ifndef CF_APPLY_H
+#define CF_APPLY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "log.h"
+#include "plan.h"
+
+struct cf_apply_settings {
+    const char *host;          /* used when unix_socket is empty */
+    int port;
+    const char *unix_socket;   /* path, or "" */
+    int db;
+    const char *user;          /* "" : AUTH with the password only (or no AUTH) */
+    const char *password;      /* "" : no AUTH */
+    const char *client_name;   /* CLIENT SETNAME, e.g. "cachefleet-products" */
+    int connect_timeout_ms;
+    int command_timeout_ms;
+    int ops_per_call;          /* operations packed into one FCALL */
+    int64_t tombstone_ttl_ms;  /* lifetime of a tombstone marker */
+    int64_t max_value_ttl_ms;  /* the longest TTL any operation uses */
+};
+
+struct cf_apply_result {
+    uint64_t ops;          /* live operations sent */
+    uint64_t calls;        /* FCALLs sent */
+    uint64_t applied;      /* operations that changed Redis */
+    uint64_t refused;      /* operations that lost to a newer state in Redis */
+    int64_t round_trip_us; /* first byte sent to last reply read */
+};
+
+struct cf_apply;
+
+/* Copies the settings.  Does not connect.  Never returns NULL. */
+struct cf_apply *cf_apply_new(const struct cf_apply_settings *settings, struct cf_log *lg);
+void cf_apply_destroy(struct cf_apply *ap);
+
+/* Connects if not connected: connect, AUTH, SELECT, CLIENT SETNAME,
+ * FUNCTION LOAD REPLACE.  Returns 0, or -1 (cf_apply_error() tells why). */
+int cf_apply_connect(struct cf_apply *ap);
+
+/* True while a connection with the library loaded is held. */
+int cf_apply_connected(const struct cf_apply *ap);
+
+/* Drops the connection (the next call reconnects). */
+void cf_apply_disconnect(struct cf_apply *ap);
+
+/* Applies the live operations of plan (coalesced by the caller) in one
+ * pipelined round trip.  Connects first if needed.  Returns 0 when Redis
+ * acknowledged every call; -1 otherwise, with the connection dropped and
+ * the reason in cf_apply_error().  Operations are idempotent, so applying
+ * the same plan again after a failure is correct. */
+int cf_apply_plan(struct cf_apply *ap, const struct cf_plan *plan, struct cf_apply_result *res);
+
+/* The last error, "" when none.  Valid until the next call. */
+const char *cf_apply_error(const struct cf_apply *ap);
+
+/* The Redis function library's source (functions.lua). */
+extern const char cf_functions_lua[];
+extern const size_t cf_functions_lua_len;
+
+#endif

@@ -1,0 +1,734 @@
+/* runtime.c - the life of a consumer program, and its consume loop.
+ *
+ * DESIGN
+ * One thread runs everything in this file: it polls Kafka, decodes, plans,
+ * applies and commits.  librdkafka fetches in the background, so while
+ * Redis works on one batch the next one is already arriving; Redis, not the
+ * loop, is the bottleneck (DESIGN.md).
+ *
+ * A batch goes through three steps, each remembered in the runtime so that
+ * a rebalance in the middle of a retry can finish it instead of starting
+ * it over:
+ *   planned   every message decoded and handed to the handler, the plan
+ *             coalesced, bad messages kept for the dead-letter topic;
+ *   applied   Redis acknowledged every call;
+ *   lettered  the dead-letter topic acknowledged every bad message.
+ * Only then are the batch's offsets stored (finish_batch).  A dependency
+ * that fails puts the runtime in the "down" state: fetching is paused, the
+ * failed step is retried with exponential backoff while polling Kafka (so
+ * the group keeps this instance and rebalances are served), and the state
+ * change is logged once when it starts and once when it ends.  Messages
+ * that arrive while down (from partitions whose position was not known
+ * when fetching was paused) are kept in the stash, and their partition is
+ * paused then.
+ *
+ * Revocation (the before_revoke hook, called from inside a poll): the
+ * batch in hand is planned if it was not, then applied and dead-lettered
+ * with one attempt each; if both succeed its offsets are stored and the
+ * source commits them before giving the partitions up.  If not, its
+ * messages of revoked partitions will still be applied later (harmless:
+ * every operation is idempotent and versioned) but never committed here;
+ * the new owner reads them again.  Stashed messages of revoked partitions
+ * are dropped for the same reason.
+ */
+#include "runtime.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "apply.h"
+#include "clock.h"
+#include "config.h"
+#include "deadletter.h"
+#include "decode.h"
+#include "http.h"
+#include "keys.h"
+#include "log.h"
+#include "metrics.h"
+#include "plan.h"
+#include "settings.h"
+#include "source.h"
+
+#ifndef CACHEFLEET_VERSION
+#define CACHEFLEET_VERSION "0.1.0"
+#endif
+
+extern char **environ;
+
+/* How long a revocation waits for the dead-letter topic. */
+#define REVOKE_FLUSH_MS 5000
+/* How long one attempt waits for the dead-letter topic. */
+#define DEADLETTER_FLUSH_MS 10000
+
+struct msg_info {
+    size_t type; /* metrics index of the event type */
+    bool bad;    /* dead-lettered */
+};
+
+struct runtime {
+    const struct cf_consumer_def *def;
+    volatile sig_atomic_t *stop;
+    struct cf_settings s;
+    void *cs; /* the consumer's settings */
+
+    struct cf_log *lg;
+    struct cf_metrics *m;
+    struct cf_decoder *dec;
+    void *handler;
+    struct cf_plan *plan;
+    struct cf_apply *ap;
+    struct cf_deadletter *dl;
+    struct cf_source *src;
+    struct cf_http *http;
+
+    /* The batch in hand. */
+    rd_kafka_message_t **batch;
+    struct msg_info *info;
+    size_t n, cap;
+    bool planned, applied, lettered;
+    struct cf_apply_result result;
+
+    /* Messages received while down. */
+    rd_kafka_message_t **stash;
+    size_t nstash, stash_cap;
+
+    bool down;             /* a dependency fails: fetching paused */
+    int64_t down_since_ms;
+    const char *down_dependency;
+    unsigned rand_state;   /* backoff jitter */
+    bool stored_since_commit;
+    int64_t last_commit_ms;
+    int64_t stop_deadline_ms; /* when SIGTERM gives up on a batch; 0: not stopping */
+
+    /* progress log line */
+    int64_t progress_at_ms;
+    uint64_t progress_events;
+};
+
+/* ------------------------------------------------------------------------
+ * Small helpers
+ * ------------------------------------------------------------------------ */
+
+static void push(rd_kafka_message_t ***arr, size_t *n, size_t *cap, rd_kafka_message_t *msg)
+{
+    if (*n == *cap) {
+        *cap = *cap ? *cap * 2 : 1024;
+        rd_kafka_message_t **a = realloc(*arr, *cap * sizeof(**arr));
+        if (!a)
+            abort();
+        *arr = a;
+    }
+    (*arr)[(*n)++] = msg;
+}
+
+static void batch_push(struct runtime *rt, rd_kafka_message_t *msg)
+{
+    size_t cap = rt->cap;
+    push(&rt->batch, &rt->n, &rt->cap, msg);
+    if (rt->cap != cap) {
+        struct msg_info *info = realloc(rt->info, rt->cap * sizeof(*info));
+        if (!info)
+            abort();
+        rt->info = info;
+    }
+}
+
+static bool stopping(const struct runtime *rt)
+{
+    return *rt->stop != 0;
+}
+
+/* Once stop is requested, a batch that cannot be applied is given up after
+ * shutdown.timeout_ms. */
+static bool give_up(struct runtime *rt)
+{
+    if (!stopping(rt))
+        return false;
+    int64_t now = cf_mono_ms();
+    if (!rt->stop_deadline_ms)
+        rt->stop_deadline_ms = now + rt->s.shutdown_timeout_ms;
+    return now >= rt->stop_deadline_ms;
+}
+
+/* ------------------------------------------------------------------------
+ * Pausing while a dependency is down
+ * ------------------------------------------------------------------------ */
+
+static void go_down(struct runtime *rt, const char *dependency, const char *error)
+{
+    if (rt->down)
+        return;
+    rt->down = true;
+    rt->down_since_ms = cf_mono_ms();
+    rt->down_dependency = dependency;
+    cf_source_pause_all(rt->src);
+    cf_log_emit(rt->lg, CF_LOG_WARN, "dependency down, consumption paused",
+                CF_LS("dependency", dependency), CF_LS("error", error),
+                CF_LU("events_in_hand", rt->n), CF_LEND);
+}
+
+static void go_up(struct runtime *rt)
+{
+    if (!rt->down)
+        return;
+    rt->down = false;
+    cf_source_resume(rt->src);
+    cf_log_emit(rt->lg, CF_LOG_INFO, "dependency back, consumption resumed",
+                CF_LS("dependency", rt->down_dependency),
+                CF_LI("down_ms", cf_mono_ms() - rt->down_since_ms), CF_LEND);
+}
+
+/* Waits the backoff of the given attempt while serving Kafka: rebalances
+ * run, and any message that still arrives is stashed and its partition
+ * paused. */
+static void backoff(struct runtime *rt, int attempt)
+{
+    int64_t delay = rt->s.redis_retry_min_ms;
+    for (int i = 0; i < attempt && delay < rt->s.redis_retry_max_ms; i++)
+        delay *= 2;
+    if (delay > rt->s.redis_retry_max_ms)
+        delay = rt->s.redis_retry_max_ms;
+    delay = delay * (80 + rand_r(&rt->rand_state) % 41) / 100; /* +-20% */
+    int64_t until = cf_mono_ms() + delay;
+    for (int64_t left = delay; left > 0; left = until - cf_mono_ms()) {
+        atomic_store(&rt->m->heartbeat_ms, cf_mono_ms());
+        rd_kafka_message_t *msg = cf_source_poll(rt->src, (int)(left < 100 ? left : 100));
+        if (msg) {
+            cf_source_pause_one(rt->src, rd_kafka_topic_name(msg->rkt), msg->partition);
+            push(&rt->stash, &rt->nstash, &rt->stash_cap, msg);
+        }
+        if (stopping(rt) && give_up(rt))
+            break;
+    }
+}
+
+/* ------------------------------------------------------------------------
+ * The batch
+ * ------------------------------------------------------------------------ */
+
+static void plan_batch(struct runtime *rt)
+{
+    cf_plan_clear(rt->plan);
+    for (size_t i = 0; i < rt->n; i++) {
+        rd_kafka_message_t *msg = rt->batch[i];
+        struct msg_info *info = &rt->info[i];
+        struct cf_event ev;
+        avro_value_t *value;
+        info->type = rt->m->ntypes;
+        info->bad = false;
+        ev.kafka_ts_ms = rd_kafka_message_timestamp(msg, NULL);
+        ev.max_id_bytes = (size_t)rt->s.cache_max_id_bytes;
+        ev.type = NULL;
+        ev.reason[0] = '\0';
+
+        if (msg->len > (size_t)rt->s.cache_max_payload_bytes) {
+            cf_reason(ev.reason, sizeof(ev.reason), CF_REASON_TOO_LARGE,
+                      "%zu bytes, more than cache.max_payload_bytes %lld", msg->len,
+                      rt->s.cache_max_payload_bytes);
+            info->bad = true;
+        } else if (cf_decoder_decode(rt->dec, msg->payload, msg->len, &value, ev.reason,
+                                     sizeof(ev.reason)) < 0) {
+            info->bad = true;
+        } else {
+            size_t mark = cf_plan_mark(rt->plan);
+            if (rt->def->handle(rt->handler, value, &ev, rt->plan) < 0) {
+                cf_plan_rollback(rt->plan, mark);
+                info->bad = true;
+                if (!ev.reason[0])
+                    cf_reason(ev.reason, sizeof(ev.reason), "other", "rejected by the planner");
+            }
+            info->type = cf_metrics_type_index(rt->m, ev.type);
+        }
+        cf_metrics_count(rt->m, CF_OUTCOME_CONSUMED, info->type, 1);
+        if (info->bad) {
+            cf_deadletter_add(rt->dl, msg, ev.reason);
+            cf_metrics_count_reason(rt->m, ev.reason);
+            char code[64];
+            cf_log_emit(rt->lg, CF_LOG_WARN, "event rejected",
+                        CF_LS("reason", cf_reason_code(ev.reason, code, sizeof(code))),
+                        CF_LS("detail", ev.reason), CF_LS("topic", rd_kafka_topic_name(msg->rkt)),
+                        CF_LI("partition", msg->partition), CF_LI("offset", msg->offset),
+                        CF_LS("type", ev.type), CF_LU("bytes", msg->len), CF_LEND);
+        }
+    }
+    cf_metric_add(&rt->m->ops_planned, cf_plan_count(rt->plan));
+    cf_plan_coalesce(rt->plan);
+    rt->planned = true;
+}
+
+/* One attempt to apply the planned batch. */
+static int apply_once(struct runtime *rt)
+{
+    if (cf_apply_plan(rt->ap, rt->plan, &rt->result) < 0) {
+        atomic_store(&rt->m->redis_up, 0);
+        cf_metric_add(&rt->m->redis_retries, 1);
+        return -1;
+    }
+    atomic_store(&rt->m->redis_up, 1);
+    cf_metric_add(&rt->m->ops_sent, rt->result.ops);
+    cf_metric_add(&rt->m->ops_refused, rt->result.refused);
+    cf_metric_add(&rt->m->redis_calls, rt->result.calls);
+    if (rt->result.calls) {
+        cf_metric_add(&rt->m->redis_round_trips, 1);
+        cf_histogram_observe(&rt->m->redis_rtt, (double)rt->result.round_trip_us / 1e6);
+    }
+    rt->applied = true;
+    return 0;
+}
+
+/* One attempt to get the batch's bad messages acknowledged. */
+static int letter_once(struct runtime *rt, int timeout_ms)
+{
+    if (cf_deadletter_flush(rt->dl, timeout_ms) < 0) {
+        cf_metric_add(&rt->m->deadletter_retries, 1);
+        return -1;
+    }
+    rt->lettered = true;
+    return 0;
+}
+
+/* Stores the offsets of an applied and dead-lettered batch and forgets it. */
+static void finish_batch(struct runtime *rt)
+{
+    int64_t now = cf_wall_ms();
+    cf_source_store(rt->src, rt->batch, rt->n);
+    rt->stored_since_commit = true;
+    for (size_t i = 0; i < rt->n; i++) {
+        const struct msg_info *info = &rt->info[i];
+        cf_metrics_count(rt->m, info->bad ? CF_OUTCOME_DEADLETTERED : CF_OUTCOME_APPLIED,
+                         info->type, 1);
+        if (!info->bad) {
+            int64_t ts = rd_kafka_message_timestamp(rt->batch[i], NULL);
+            if (ts > 0)
+                cf_histogram_observe(&rt->m->event_age, (double)(now - ts) / 1000.0);
+        }
+        rd_kafka_message_destroy(rt->batch[i]);
+    }
+    cf_metric_add(&rt->m->batches, 1);
+    cf_histogram_observe(&rt->m->batch_size, (double)rt->n);
+    atomic_store(&rt->m->last_batch_unix_ms, now);
+    rt->progress_events += rt->n;
+    rt->n = 0;
+    rt->planned = rt->applied = rt->lettered = false;
+}
+
+/* A failed attempt: the first one of a run pauses fetching. */
+static void note_failure(struct runtime *rt, const char *dependency, const char *error, int attempt)
+{
+    if (!rt->down) {
+        go_down(rt, dependency, error);
+    } else {
+        cf_log_emit(rt->lg, CF_LOG_DEBUG, "retry failed", CF_LS("dependency", dependency),
+                    CF_LS("error", error), CF_LI("attempt", attempt), CF_LEND);
+    }
+}
+
+/* Plans, applies, dead-letters and finishes the batch in hand, retrying a
+ * failing dependency until it works or a stop gives up.  Returns 0, or -1
+ * when the batch was given up (its offsets are not stored). */
+static int process_batch(struct runtime *rt)
+{
+    if (rt->n == 0) {
+        /* A revocation may have finished the batch while down: look whether
+         * the dependencies are back before fetching again. */
+        if (rt->down && cf_apply_connect(rt->ap) == 0 && cf_deadletter_pending(rt->dl) == 0)
+            go_up(rt);
+        else if (rt->down)
+            backoff(rt, 0);
+        return 0;
+    }
+    if (!rt->planned)
+        plan_batch(rt);
+
+    for (int attempt = 0; !rt->applied; attempt++) {
+        if (apply_once(rt) == 0)
+            break;
+        note_failure(rt, "redis", cf_apply_error(rt->ap), attempt);
+        if (give_up(rt))
+            goto give_up;
+        backoff(rt, attempt); /* a revocation inside may finish the batch */
+        if (rt->n == 0)
+            return 0;
+    }
+    for (int attempt = 0; !rt->lettered; attempt++) {
+        if (letter_once(rt, DEADLETTER_FLUSH_MS) == 0)
+            break;
+        note_failure(rt, "dead-letter topic", cf_deadletter_error(rt->dl), attempt);
+        if (give_up(rt))
+            goto give_up;
+        backoff(rt, attempt);
+        if (rt->n == 0)
+            return 0;
+    }
+    go_up(rt);
+    finish_batch(rt);
+    return 0;
+
+give_up:
+    cf_log_emit(rt->lg, CF_LOG_WARN, "stopping with a batch not applied; it will be redelivered",
+                CF_LU("events", rt->n), CF_LB("applied", rt->applied), CF_LEND);
+    return -1;
+}
+
+static void before_revoke(void *opaque, const rd_kafka_topic_partition_list_t *parts, int lost)
+{
+    struct runtime *rt = opaque;
+    if (rt->n > 0 && !lost) {
+        if (!rt->planned)
+            plan_batch(rt);
+        if (!rt->applied)
+            apply_once(rt);
+        if (rt->applied && !rt->lettered)
+            letter_once(rt, REVOKE_FLUSH_MS);
+        if (rt->applied && rt->lettered)
+            finish_batch(rt);
+        else
+            cf_log_emit(rt->lg, CF_LOG_WARN,
+                        "batch in hand not applied before revocation; its new owner reads it again",
+                        CF_LU("events", rt->n), CF_LEND);
+    }
+    /* Stashed messages of revoked partitions were never planned. */
+    size_t k = 0;
+    for (size_t i = 0; i < rt->nstash; i++) {
+        rd_kafka_message_t *msg = rt->stash[i];
+        if (rd_kafka_topic_partition_list_find(parts, rd_kafka_topic_name(msg->rkt),
+                                               msg->partition))
+            rd_kafka_message_destroy(msg);
+        else
+            rt->stash[k++] = msg;
+    }
+    rt->nstash = k;
+}
+
+/* Fills the batch: stashed messages first, then up to kafka.batch_max from
+ * Kafka, waiting kafka.batch_linger_ms after the first. */
+static void collect(struct runtime *rt)
+{
+    size_t max = (size_t)rt->s.kafka_batch_max;
+    int64_t deadline = 0;
+    while (rt->n < max && rt->nstash > 0) {
+        batch_push(rt, rt->stash[0]);
+        memmove(rt->stash, rt->stash + 1, (rt->nstash - 1) * sizeof(*rt->stash));
+        rt->nstash--;
+    }
+    while (rt->n < max && !stopping(rt)) {
+        atomic_store(&rt->m->heartbeat_ms, cf_mono_ms());
+        int timeout = 100;
+        if (rt->n > 0) {
+            int64_t left = deadline - cf_mono_ms();
+            if (left <= 0)
+                break;
+            timeout = (int)left;
+        }
+        rd_kafka_message_t *msg = cf_source_poll(rt->src, timeout);
+        if (!msg) {
+            if (rt->n == 0)
+                break; /* idle: let the loop look at the clock and the stop flag */
+            continue;
+        }
+        if (rt->n == 0)
+            deadline = cf_mono_ms() + rt->s.kafka_batch_linger_ms;
+        batch_push(rt, msg);
+    }
+}
+
+static void maybe_commit(struct runtime *rt, bool force)
+{
+    int64_t now = cf_mono_ms();
+    if (!rt->stored_since_commit)
+        return;
+    if (!force && now - rt->last_commit_ms < rt->s.kafka_commit_interval_ms)
+        return;
+    cf_source_commit(rt->src, force ? 0 : 1);
+    rt->stored_since_commit = false;
+    rt->last_commit_ms = now;
+}
+
+static void maybe_progress(struct runtime *rt)
+{
+    int64_t now = cf_mono_ms();
+    if (now - rt->progress_at_ms < 10000)
+        return;
+    double secs = (double)(now - rt->progress_at_ms) / 1000.0;
+    if (rt->progress_events)
+        cf_log_emit(rt->lg, CF_LOG_INFO, "progress", CF_LU("events", rt->progress_events),
+                    CF_LF("events_per_s", (double)rt->progress_events / secs),
+                    CF_LU("applied_total", cf_metric_get(&rt->m->ops_sent)),
+                    CF_LU("refused_total", cf_metric_get(&rt->m->ops_refused)),
+                    CF_LEND);
+    rt->progress_at_ms = now;
+    rt->progress_events = 0;
+}
+
+/* ------------------------------------------------------------------------
+ * Start and stop
+ * ------------------------------------------------------------------------ */
+
+static void usage(const struct cf_consumer_def *def, FILE *out)
+{
+    fprintf(out,
+            "Usage: cachefleet-%s [options]\n"
+            "Keeps the Redis cache coherent with the events of topic %s.\n\n"
+            "  -c, --config FILE      libconfig settings file (also $CACHEFLEET_CONFIG)\n"
+            "      --check-config     load settings and schemas, print them, exit\n"
+            "      --print-config     print the effective settings and exit\n"
+            "      --config-reference print the settings reference (Markdown) and exit\n"
+            "  -h, --help             this text\n"
+            "  -V, --version          the version\n\n"
+            "Every setting can also be given as an environment variable, e.g.\n"
+            "CACHEFLEET_KAFKA_BROKERS, CACHEFLEET_REDIS_HOST (see --config-reference).\n",
+            def->name, def->topic);
+}
+
+struct options {
+    const char *config;
+    bool check, print, reference;
+};
+
+/* Returns -1 to exit with status 2, 1 to exit 0 (help, version), 0 to run. */
+static int parse_flags(const struct cf_consumer_def *def, int argc, char **argv,
+                       struct options *o)
+{
+    static const struct option longopts[] = {
+        {"config", required_argument, NULL, 'c'},
+        {"check-config", no_argument, NULL, 'C'},
+        {"print-config", no_argument, NULL, 'P'},
+        {"config-reference", no_argument, NULL, 'R'},
+        {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},
+        {NULL, 0, NULL, 0},
+    };
+    memset(o, 0, sizeof(*o));
+    o->config = getenv("CACHEFLEET_CONFIG");
+    if (o->config && !*o->config)
+        o->config = NULL;
+    optind = 1;
+    int c;
+    while ((c = getopt_long(argc, argv, "c:hV", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'c':
+            o->config = optarg;
+            break;
+        case 'C':
+            o->check = true;
+            break;
+        case 'P':
+            o->print = true;
+            break;
+        case 'R':
+            o->reference = true;
+            break;
+        case 'h':
+            usage(def, stdout);
+            return 1;
+        case 'V':
+            printf("cachefleet-%s %s\n", def->name, CACHEFLEET_VERSION);
+            return 1;
+        default:
+            usage(def, stderr);
+            return -1;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "cachefleet-%s: unexpected argument '%s'\n", def->name, argv[optind]);
+        return -1;
+    }
+    return 0;
+}
+
+static void runtime_free(struct runtime *rt, const struct cf_setting_table *tables)
+{
+    if (rt->src)
+        cf_source_destroy(rt->src); /* leaves the group */
+    for (size_t i = 0; i < rt->n; i++)
+        rd_kafka_message_destroy(rt->batch[i]);
+    for (size_t i = 0; i < rt->nstash; i++)
+        rd_kafka_message_destroy(rt->stash[i]);
+    free(rt->batch);
+    free(rt->info);
+    free(rt->stash);
+    cf_http_destroy(rt->http);
+    cf_deadletter_destroy(rt->dl, DEADLETTER_FLUSH_MS);
+    cf_apply_destroy(rt->ap);
+    cf_plan_destroy(rt->plan);
+    if (rt->handler)
+        rt->def->handler_destroy(rt->handler);
+    cf_decoder_destroy(rt->dec);
+    cf_metrics_destroy(rt->m);
+    cf_config_free(tables, 2);
+    free(rt->cs);
+    cf_log_destroy(rt->lg);
+}
+
+int cf_runtime_main(const struct cf_consumer_def *def, int argc, char **argv,
+                    volatile sig_atomic_t *stop)
+{
+    struct options opt;
+    int rc = parse_flags(def, argc, argv, &opt);
+    if (rc != 0)
+        return rc < 0 ? 2 : 0;
+
+    struct runtime rtv;
+    struct runtime *rt = &rtv;
+    memset(rt, 0, sizeof(*rt));
+    rt->def = def;
+    rt->stop = stop;
+    rt->cs = calloc(1, def->settings_size ? def->settings_size : 1);
+    if (!rt->cs)
+        abort();
+    struct cf_setting_table tables[2] = {
+        {cf_settings_table, cf_settings_count, &rt->s},
+        {def->settings, def->nsettings, rt->cs},
+    };
+    char err[1024], warnings[2048];
+    int status = 2;
+
+    if (opt.reference) {
+        cf_config_reference(tables, 2, stdout);
+        free(rt->cs);
+        return 0;
+    }
+    warnings[0] = '\0';
+    if (cf_config_load(opt.config, environ, tables, 2, warnings, sizeof(warnings), err,
+                       sizeof(err)) < 0 ||
+        cf_settings_finish(&rt->s, def->name, def->topic, err, sizeof(err)) < 0 ||
+        (def->check_settings && def->check_settings(rt->cs, err, sizeof(err)) < 0)) {
+        fprintf(stderr, "cachefleet-%s: configuration error: %s\n", def->name, err);
+        goto out;
+    }
+    enum cf_log_level level = CF_LOG_INFO;
+    cf_log_level_parse(rt->s.log_level, &level);
+    rt->lg = cf_log_new(def->name, level, stderr);
+    if (!rt->lg)
+        abort();
+    for (char *line = warnings; *line;) {
+        char *nl = strchr(line, '\n');
+        if (nl)
+            *nl = '\0';
+        if (*line)
+            cf_log_emit(rt->lg, CF_LOG_WARN, "configuration warning", CF_LS("detail", line), CF_LEND);
+        if (!nl)
+            break;
+        line = nl + 1;
+    }
+    if (opt.print) {
+        cf_config_print(tables, 2, stdout);
+        status = 0;
+        goto out;
+    }
+
+    enum cf_framing framing = CF_FRAMING_AUTO;
+    cf_framing_parse(rt->s.schemas_framing, &framing);
+    rt->dec = cf_decoder_new(rt->s.schemas_dir, def->schema_file, framing, err, sizeof(err));
+    if (!rt->dec) {
+        fprintf(stderr, "cachefleet-%s: configuration error: setting schemas.dir: %s\n",
+                def->name, err);
+        goto out;
+    }
+    for (size_t i = 0; i < cf_decoder_writer_count(rt->dec); i++) {
+        int32_t id;
+        const char *file, *problem;
+        cf_decoder_writer(rt->dec, i, &id, &file, &problem);
+        if (problem)
+            cf_log_emit(rt->lg, CF_LOG_WARN, "writer schema cannot be read; its events will be "
+                        "dead-lettered", CF_LI("schema_id", id), CF_LS("file", file),
+                        CF_LS("error", problem), CF_LEND);
+    }
+    rt->handler = def->handler_new(rt->cs, cf_decoder_schema(rt->dec), err, sizeof(err));
+    if (!rt->handler) {
+        fprintf(stderr, "cachefleet-%s: configuration error: %s\n", def->name, err);
+        goto out;
+    }
+    if (opt.check) {
+        cf_config_print(tables, 2, stdout);
+        printf("# schemas: %s/%s and %zu writer schema(s) by id\n", rt->s.schemas_dir,
+               def->schema_file, cf_decoder_writer_count(rt->dec));
+        status = 0;
+        goto out;
+    }
+
+    status = 1;
+    rt->m = cf_metrics_new(def->name, def->event_types);
+    rt->plan = cf_plan_new(rt->s.cache_prefix);
+    struct cf_apply_settings as = {
+        .host = rt->s.redis_host,
+        .port = (int)rt->s.redis_port,
+        .unix_socket = rt->s.redis_unix_socket,
+        .db = (int)rt->s.redis_db,
+        .user = rt->s.redis_user,
+        .password = rt->s.redis_password,
+        .client_name = rt->s.kafka_client_id,
+        .connect_timeout_ms = (int)rt->s.redis_connect_timeout_ms,
+        .command_timeout_ms = (int)rt->s.redis_command_timeout_ms,
+        .ops_per_call = (int)rt->s.redis_ops_per_call,
+        .tombstone_ttl_ms = rt->s.cache_tombstone_ttl_s * 1000,
+        .max_value_ttl_ms = def->max_ttl_ms ? def->max_ttl_ms(rt->cs) : 0,
+    };
+    rt->ap = cf_apply_new(&as, rt->lg);
+    rt->dl = cf_deadletter_new(&rt->s, def->name, rt->lg, rt->m, err, sizeof(err));
+    if (!rt->dl) {
+        cf_log_emit(rt->lg, CF_LOG_ERROR, "cannot start", CF_LS("error", err), CF_LEND);
+        goto out;
+    }
+    if (rt->s.http_port > 0) {
+        struct cf_http_settings hs = {rt->s.http_bind, (int)rt->s.http_port};
+        rt->http = cf_http_new(&hs, rt->m, rt->lg, err, sizeof(err));
+        if (!rt->http) {
+            cf_log_emit(rt->lg, CF_LOG_ERROR, "cannot start", CF_LS("error", err), CF_LEND);
+            goto out;
+        }
+    }
+    /* Redis first: a consumer that joins the group without Redis would only
+     * pause its partitions again. */
+    if (cf_apply_connect(rt->ap) == 0) {
+        atomic_store(&rt->m->redis_up, 1);
+        cf_log_emit(rt->lg, CF_LOG_INFO, "redis connected, functions loaded",
+                    CF_LS("host", rt->s.redis_unix_socket[0] ? rt->s.redis_unix_socket : rt->s.redis_host),
+                    CF_LI("port", rt->s.redis_port), CF_LEND);
+    } else {
+        cf_log_emit(rt->lg, CF_LOG_WARN, "redis not reachable yet; will retry with the first batch",
+                    CF_LS("error", cf_apply_error(rt->ap)), CF_LEND);
+    }
+    struct cf_source_hooks hooks = {rt, before_revoke};
+    rt->src = cf_source_new(&rt->s, rt->lg, rt->m, &hooks, err, sizeof(err));
+    if (!rt->src) {
+        cf_log_emit(rt->lg, CF_LOG_ERROR, "cannot start", CF_LS("error", err), CF_LEND);
+        goto out;
+    }
+    rt->rand_state = (unsigned)(cf_mono_us() ^ getpid());
+    rt->last_commit_ms = rt->progress_at_ms = cf_mono_ms();
+    cf_log_emit(rt->lg, CF_LOG_INFO, "started", CF_LS("version", CACHEFLEET_VERSION),
+                CF_LS("topic", rt->s.kafka_topic), CF_LS("group", rt->s.kafka_group_id),
+                CF_LS("dlq_topic", rt->s.kafka_dlq_topic), CF_LS("brokers", rt->s.kafka_brokers),
+                CF_LS("prefix", rt->s.cache_prefix), CF_LI("batch_max", rt->s.kafka_batch_max),
+                CF_LI("http_port", rt->s.http_port), CF_LEND);
+
+    status = 0;
+    while (!stopping(rt)) {
+        collect(rt);
+        if (process_batch(rt) < 0)
+            break;
+        maybe_commit(rt, false);
+        maybe_progress(rt);
+        if (cf_source_fatal(rt->src)) {
+            status = 1;
+            break;
+        }
+    }
+    if (status == 0 && rt->n > 0)
+        process_batch(rt); /* stop arrived while collecting */
+    maybe_commit(rt, true);
+    cf_log_emit(rt->lg, CF_LOG_INFO, "stopping", CF_LU("events_not_applied", rt->n + rt->nstash),
+                CF_LEND);
+
+out:
+    if (rt->lg && status != 2)
+        cf_log_emit(rt->lg, CF_LOG_INFO, "stopped", CF_LI("status", status), CF_LEND);
+    runtime_free(rt, tables);
+    return status;
+}

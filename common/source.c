@@ -1,0 +1,505 @@
+/* source.c - the source stage: the Kafka consumer.
+ *
+ * DESIGN
+ * At-least-once with librdkafka's own offset store: enable.auto.commit and
+ * enable.auto.offset.store are off; the runtime calls cf_source_store()
+ * after Redis acknowledged a batch, and cf_source_commit() commits what was
+ * stored (rd_kafka_commit with a NULL list commits the stored offsets of
+ * the assignment).  Offsets live in Kafka, where lag-based autoscalers read
+ * them, never in Redis.
+ *
+ * The cooperative-sticky assignor is the default: when an instance joins or
+ * leaves, only the partitions that move stop.  The eager protocol (set
+ * through kafka.property) is handled too.
+ *
+ * Error events are informational in librdkafka except _FATAL; a broker that
+ * is down is reported once when it goes and once when it returns, not once
+ * per reconnect attempt.
+ */
+#include "source.h"
+
+#include <jansson.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+
+#include "log.h"
+
+struct cf_source {
+    struct cf_kafka_owner owner; /* first: see cf_kafka_conf_new() */
+    struct cf_source_hooks hooks;
+    rd_kafka_t *rk;
+    char *topic;
+    rd_kafka_topic_partition_list_t *assigned;
+    rd_kafka_topic_partition_list_t *paused;
+    int fatal;
+    int last_error; /* the last error event logged, so repeats are not */
+};
+
+/* ------------------------------------------------------------------------
+ * Configuration shared by the consumer and the dead-letter producer
+ * ------------------------------------------------------------------------ */
+
+static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
+{
+    struct cf_kafka_owner *o = rd_kafka_opaque(rk);
+    enum cf_log_level l = level <= LOG_ERR       ? CF_LOG_ERROR
+                          : level == LOG_WARNING ? CF_LOG_WARN
+                          : level <= LOG_INFO    ? CF_LOG_INFO
+                                                 : CF_LOG_DEBUG;
+    if (o)
+        cf_log_emit(o->lg, l, "librdkafka", CF_LS("facility", fac), CF_LS("detail", buf), CF_LEND);
+}
+
+static int set(rd_kafka_conf_t *conf, const char *name, const char *value, const char *setting,
+               char *errstr, size_t errstr_size)
+{
+    char why[512];
+    if (rd_kafka_conf_set(conf, name, value, why, sizeof(why)) != RD_KAFKA_CONF_OK) {
+        snprintf(errstr, errstr_size, "setting %s: librdkafka refused %s: %s", setting, name, why);
+        return -1;
+    }
+    return 0;
+}
+
+rd_kafka_conf_t *cf_kafka_conf_new(const struct cf_settings *s, char *errstr, size_t errstr_size)
+{
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    struct {
+        const char *name, *value, *setting;
+    } props[] = {
+        {"bootstrap.servers", s->kafka_brokers, "kafka.brokers"},
+        {"client.id", s->kafka_client_id, "kafka.client_id"},
+        {"security.protocol", s->kafka_security_protocol, "kafka.security_protocol"},
+        {"sasl.mechanisms", s->kafka_sasl_mechanism, "kafka.sasl_mechanism"},
+        {"sasl.username", s->kafka_sasl_username, "kafka.sasl_username"},
+        {"sasl.password", s->kafka_sasl_password, "kafka.sasl_password"},
+        {"ssl.ca.location", s->kafka_ssl_ca_location, "kafka.ssl_ca_location"},
+        {"ssl.certificate.location", s->kafka_ssl_certificate_location,
+         "kafka.ssl_certificate_location"},
+        {"ssl.key.location", s->kafka_ssl_key_location, "kafka.ssl_key_location"},
+        {"ssl.key.password", s->kafka_ssl_key_password, "kafka.ssl_key_password"},
+    };
+    for (size_t i = 0; i < sizeof(props) / sizeof(props[0]); i++) {
+        if (props[i].value && props[i].value[0] &&
+            set(conf, props[i].name, props[i].value, props[i].setting, errstr, errstr_size) < 0)
+            goto fail;
+    }
+    for (size_t i = 0; i < s->kafka_properties.count; i++) {
+        char setting[256];
+        snprintf(setting, sizeof(setting), "kafka.property.%s", s->kafka_properties.names[i]);
+        if (set(conf, s->kafka_properties.names[i], s->kafka_properties.values[i], setting,
+                errstr, errstr_size) < 0)
+            goto fail;
+    }
+    rd_kafka_conf_set_log_cb(conf, log_cb);
+    return conf;
+
+fail:
+    rd_kafka_conf_destroy(conf);
+    return NULL;
+}
+
+/* ------------------------------------------------------------------------
+ * Callbacks (the runtime's thread: they are served by consumer_poll)
+ * ------------------------------------------------------------------------ */
+
+static char *partitions_text(const rd_kafka_topic_partition_list_t *parts, char *buf, size_t size)
+{
+    size_t len = 0;
+    buf[0] = '\0';
+    for (int i = 0; i < parts->cnt && len + 16 < size; i++) {
+        int n = snprintf(buf + len, size - len, "%s%d", i ? "," : "", (int)parts->elems[i].partition);
+        if (n < 0)
+            break;
+        len += (size_t)n;
+    }
+    return buf;
+}
+
+static void list_remove(rd_kafka_topic_partition_list_t *list,
+                        const rd_kafka_topic_partition_list_t *parts)
+{
+    for (int i = 0; i < parts->cnt; i++)
+        rd_kafka_topic_partition_list_del(list, parts->elems[i].topic, parts->elems[i].partition);
+}
+
+static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                         rd_kafka_topic_partition_list_t *parts, void *opaque)
+{
+    struct cf_source *src = opaque;
+    bool cooperative = strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
+    char text[1024];
+    rd_kafka_error_t *error = NULL;
+    rd_kafka_resp_err_t rerr = RD_KAFKA_RESP_ERR_NO_ERROR;
+
+    cf_metric_add(&src->owner.m->rebalances, 1);
+    if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+        cf_log_emit(src->owner.lg, CF_LOG_INFO, "partitions assigned",
+                    CF_LS("topic", src->topic), CF_LS("partitions", partitions_text(parts, text, sizeof(text))),
+                    CF_LS("protocol", cooperative ? "cooperative" : "eager"), CF_LEND);
+        for (int i = 0; i < parts->cnt; i++)
+            rd_kafka_topic_partition_list_add(src->assigned, parts->elems[i].topic,
+                                              parts->elems[i].partition);
+        if (cooperative)
+            error = rd_kafka_incremental_assign(rk, parts);
+        else
+            rerr = rd_kafka_assign(rk, parts);
+    } else {
+        int lost = rd_kafka_assignment_lost(rk);
+        cf_log_emit(src->owner.lg, lost ? CF_LOG_WARN : CF_LOG_INFO,
+                    lost ? "partitions lost" : "partitions revoked", CF_LS("topic", src->topic),
+                    CF_LS("partitions", partitions_text(parts, text, sizeof(text))), CF_LEND);
+        if (src->hooks.before_revoke)
+            src->hooks.before_revoke(src->hooks.opaque, parts, lost);
+        if (!lost)
+            cf_source_commit(src, 0);
+        list_remove(src->assigned, parts);
+        list_remove(src->paused, parts);
+        if (cooperative)
+            error = rd_kafka_incremental_unassign(rk, parts);
+        else
+            rerr = rd_kafka_assign(rk, NULL);
+    }
+    if (error) {
+        cf_log_emit(src->owner.lg, CF_LOG_ERROR, "assignment change failed",
+                    CF_LS("error", rd_kafka_error_string(error)), CF_LEND);
+        rd_kafka_error_destroy(error);
+    } else if (rerr) {
+        cf_log_emit(src->owner.lg, CF_LOG_ERROR, "assignment change failed",
+                    CF_LS("error", rd_kafka_err2str(rerr)), CF_LEND);
+    }
+    atomic_store(&src->owner.m->assigned_partitions, src->assigned->cnt);
+}
+
+static void commit_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                      rd_kafka_topic_partition_list_t *offsets, void *opaque)
+{
+    (void)rk;
+    (void)offsets;
+    struct cf_source *src = opaque;
+    if (err == RD_KAFKA_RESP_ERR__NO_OFFSET)
+        return; /* nothing new was stored */
+    if (err) {
+        cf_metric_add(&src->owner.m->commit_errors, 1);
+        cf_log_emit(src->owner.lg, CF_LOG_WARN, "offset commit failed",
+                    CF_LS("error", rd_kafka_err2str(err)), CF_LEND);
+    } else {
+        cf_metric_add(&src->owner.m->commits, 1);
+    }
+}
+
+/* Reads consumer lag per assigned partition and broker reachability from
+ * librdkafka's statistics JSON. */
+static int stats_cb(rd_kafka_t *rk, char *json, size_t json_len, void *opaque)
+{
+    (void)rk;
+    struct cf_source *src = opaque;
+    json_t *root = json_loadb(json, json_len, 0, NULL);
+    if (!root)
+        return 0;
+    static const size_t max = CF_METRICS_MAX_PARTITIONS;
+    struct cf_partition_stat *parts = calloc(max, sizeof(*parts));
+    size_t n = 0;
+    const char *tname;
+    json_t *topic;
+    json_object_foreach(json_object_get(root, "topics"), tname, topic)
+    {
+        const char *pname;
+        json_t *p;
+        json_object_foreach(json_object_get(topic, "partitions"), pname, p)
+        {
+            json_int_t id = json_integer_value(json_object_get(p, "partition"));
+            json_int_t lag = json_integer_value(json_object_get(p, "consumer_lag"));
+            if (id < 0 || !parts || n >= max)
+                continue;
+            const char *state = json_string_value(json_object_get(p, "fetch_state"));
+            if (!state || strcmp(state, "none") == 0)
+                continue;
+            struct cf_partition_stat *ps = &parts[n++];
+            snprintf(ps->topic, sizeof(ps->topic), "%s", tname);
+            ps->partition = (int32_t)id;
+            ps->lag = json_object_get(p, "consumer_lag") ? lag : -1;
+            ps->committed = json_integer_value(json_object_get(p, "committed_offset"));
+            ps->position = json_integer_value(json_object_get(p, "app_offset"));
+        }
+    }
+    int up = 0;
+    const char *bname;
+    json_t *b;
+    json_object_foreach(json_object_get(root, "brokers"), bname, b)
+    {
+        const char *state = json_string_value(json_object_get(b, "state"));
+        json_int_t nodeid = json_integer_value(json_object_get(b, "nodeid"));
+        if (state && strcmp(state, "UP") == 0 && nodeid >= 0)
+            up = 1;
+    }
+    atomic_store(&src->owner.m->broker_up, up);
+    if (parts)
+        cf_metrics_set_partitions(src->owner.m, parts, n);
+    free(parts);
+    json_decref(root);
+    return 0; /* librdkafka frees json */
+}
+
+static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
+{
+    struct cf_source *src = opaque;
+    if (err == RD_KAFKA_RESP_ERR__FATAL) {
+        char why[512];
+        rd_kafka_fatal_error(rk, why, sizeof(why));
+        src->fatal = 1;
+        cf_log_emit(src->owner.lg, CF_LOG_ERROR, "fatal consumer error", CF_LS("error", why),
+                    CF_LEND);
+        return;
+    }
+    if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN)
+        atomic_store(&src->owner.m->broker_up, 0);
+    if (err != src->last_error) {
+        src->last_error = err;
+        cf_log_emit(src->owner.lg, CF_LOG_WARN, "kafka error",
+                    CF_LS("error", rd_kafka_err2name((rd_kafka_resp_err_t)err)),
+                    CF_LS("detail", reason), CF_LEND);
+    }
+}
+
+/* ------------------------------------------------------------------------
+ * Life cycle
+ * ------------------------------------------------------------------------ */
+
+struct cf_source *cf_source_new(const struct cf_settings *s, struct cf_log *lg,
+                                struct cf_metrics *m, const struct cf_source_hooks *hooks,
+                                char *errstr, size_t errstr_size)
+{
+    struct cf_source *src = calloc(1, sizeof(*src));
+    if (!src)
+        abort();
+    src->owner.lg = lg;
+    src->owner.m = m;
+    src->hooks = *hooks;
+    src->topic = strdup(s->kafka_topic);
+    src->assigned = rd_kafka_topic_partition_list_new(64);
+    src->paused = rd_kafka_topic_partition_list_new(64);
+    src->last_error = RD_KAFKA_RESP_ERR_NO_ERROR;
+    rd_kafka_topic_partition_list_t *topics = NULL;
+    char num[32];
+
+    rd_kafka_conf_t *conf = cf_kafka_conf_new(s, errstr, errstr_size);
+    if (!conf)
+        goto fail;
+    struct {
+        const char *name, *value, *setting;
+    } props[] = {
+        {"group.id", s->kafka_group_id, "kafka.group_id"},
+        {"enable.auto.commit", "false", NULL},
+        {"enable.auto.offset.store", "false", NULL},
+        {"enable.partition.eof", "false", NULL},
+        {"auto.offset.reset", s->kafka_auto_offset_reset, "kafka.auto_offset_reset"},
+        {"partition.assignment.strategy", "cooperative-sticky", NULL},
+    };
+    for (size_t i = 0; i < sizeof(props) / sizeof(props[0]); i++) {
+        /* Pass-through properties win over the defaults above. */
+        char cur[256];
+        size_t cur_size = sizeof(cur);
+        bool overridden = false;
+        for (size_t j = 0; j < s->kafka_properties.count; j++)
+            overridden |= strcmp(s->kafka_properties.names[j], props[i].name) == 0;
+        if (overridden && rd_kafka_conf_get(conf, props[i].name, cur, &cur_size) == RD_KAFKA_CONF_OK)
+            continue;
+        if (set(conf, props[i].name, props[i].value, props[i].setting ? props[i].setting : props[i].name,
+                errstr, errstr_size) < 0)
+            goto fail_conf;
+    }
+    struct {
+        const char *name;
+        long long value;
+        const char *setting;
+    } nums[] = {
+        {"session.timeout.ms", s->kafka_session_timeout_ms, "kafka.session_timeout_ms"},
+        {"max.poll.interval.ms", s->kafka_max_poll_interval_ms, "kafka.max_poll_interval_ms"},
+        {"queued.max.messages.kbytes", s->kafka_queued_max_kbytes, "kafka.queued_max_kbytes"},
+        {"statistics.interval.ms", s->kafka_statistics_interval_ms,
+         "kafka.statistics_interval_ms"},
+    };
+    for (size_t i = 0; i < sizeof(nums) / sizeof(nums[0]); i++) {
+        snprintf(num, sizeof(num), "%lld", nums[i].value);
+        if (set(conf, nums[i].name, num, nums[i].setting, errstr, errstr_size) < 0)
+            goto fail_conf;
+    }
+    rd_kafka_conf_set_opaque(conf, src);
+    rd_kafka_conf_set_rebalance_cb(conf, rebalance_cb);
+    rd_kafka_conf_set_offset_commit_cb(conf, commit_cb);
+    rd_kafka_conf_set_stats_cb(conf, stats_cb);
+    rd_kafka_conf_set_error_cb(conf, error_cb);
+
+    char why[512];
+    src->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, why, sizeof(why));
+    if (!src->rk) {
+        snprintf(errstr, errstr_size, "kafka consumer: %s", why);
+        goto fail_conf;
+    }
+    conf = NULL; /* now owned by the handle */
+    rd_kafka_poll_set_consumer(src->rk);
+
+    topics = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(topics, s->kafka_topic, RD_KAFKA_PARTITION_UA);
+    rd_kafka_resp_err_t err = rd_kafka_subscribe(src->rk, topics);
+    rd_kafka_topic_partition_list_destroy(topics);
+    if (err) {
+        snprintf(errstr, errstr_size, "setting kafka.topic: cannot subscribe to %s: %s",
+                 s->kafka_topic, rd_kafka_err2str(err));
+        goto fail;
+    }
+    return src;
+
+fail_conf:
+    if (conf)
+        rd_kafka_conf_destroy(conf);
+fail:
+    cf_source_destroy(src);
+    return NULL;
+}
+
+void cf_source_destroy(struct cf_source *src)
+{
+    if (!src)
+        return;
+    if (src->rk) {
+        /* Leaves the group: the rebalance callback runs once more and the
+         * before_revoke hook gets its last chance. */
+        rd_kafka_consumer_close(src->rk);
+        rd_kafka_destroy(src->rk);
+    }
+    rd_kafka_topic_partition_list_destroy(src->assigned);
+    rd_kafka_topic_partition_list_destroy(src->paused);
+    free(src->topic);
+    free(src);
+}
+
+rd_kafka_t *cf_source_handle(struct cf_source *src)
+{
+    return src->rk;
+}
+
+int cf_source_fatal(const struct cf_source *src)
+{
+    return src->fatal;
+}
+
+/* ------------------------------------------------------------------------
+ * Messages and offsets
+ * ------------------------------------------------------------------------ */
+
+rd_kafka_message_t *cf_source_poll(struct cf_source *src, int timeout_ms)
+{
+    rd_kafka_message_t *msg = rd_kafka_consumer_poll(src->rk, timeout_ms);
+    if (!msg)
+        return NULL;
+    if (!msg->err) {
+        if (src->last_error != RD_KAFKA_RESP_ERR_NO_ERROR) {
+            cf_log_emit(src->owner.lg, CF_LOG_INFO, "kafka consuming again", CF_LEND);
+            src->last_error = RD_KAFKA_RESP_ERR_NO_ERROR;
+        }
+        atomic_store(&src->owner.m->broker_up, 1);
+        return msg;
+    }
+    if (msg->err == RD_KAFKA_RESP_ERR__FATAL) {
+        src->fatal = 1;
+        char why[512];
+        rd_kafka_fatal_error(src->rk, why, sizeof(why));
+        cf_log_emit(src->owner.lg, CF_LOG_ERROR, "fatal consumer error", CF_LS("error", why),
+                    CF_LEND);
+    } else if ((int)msg->err != src->last_error) {
+        src->last_error = msg->err;
+        cf_log_emit(src->owner.lg, CF_LOG_WARN, "consumer error",
+                    CF_LS("error", rd_kafka_err2name(msg->err)),
+                    CF_LS("detail", rd_kafka_message_errstr(msg)), CF_LEND);
+    }
+    rd_kafka_message_destroy(msg);
+    return NULL;
+}
+
+int cf_source_assigned(const struct cf_source *src, const char *topic, int32_t partition)
+{
+    return rd_kafka_topic_partition_list_find(src->assigned, topic, partition) != NULL;
+}
+
+void cf_source_store(struct cf_source *src, rd_kafka_message_t *const *msgs, size_t n)
+{
+    rd_kafka_topic_partition_list_t *offsets = rd_kafka_topic_partition_list_new(16);
+    for (size_t i = 0; i < n; i++) {
+        const rd_kafka_message_t *msg = msgs[i];
+        const char *topic = rd_kafka_topic_name(msg->rkt);
+        if (!cf_source_assigned(src, topic, msg->partition))
+            continue; /* revoked meanwhile: its new owner reads it again */
+        rd_kafka_topic_partition_t *p =
+            rd_kafka_topic_partition_list_find(offsets, topic, msg->partition);
+        if (!p)
+            p = rd_kafka_topic_partition_list_add(offsets, topic, msg->partition);
+        if (msg->offset + 1 > p->offset)
+            p->offset = msg->offset + 1;
+    }
+    if (offsets->cnt) {
+        rd_kafka_resp_err_t err = rd_kafka_offsets_store(src->rk, offsets);
+        if (err && err != RD_KAFKA_RESP_ERR__STATE)
+            cf_log_emit(src->owner.lg, CF_LOG_WARN, "offset store failed",
+                        CF_LS("error", rd_kafka_err2str(err)), CF_LEND);
+    }
+    rd_kafka_topic_partition_list_destroy(offsets);
+}
+
+int cf_source_commit(struct cf_source *src, int async)
+{
+    rd_kafka_resp_err_t err = rd_kafka_commit(src->rk, NULL, async);
+    if (err && err != RD_KAFKA_RESP_ERR__NO_OFFSET) {
+        if (!async) {
+            /* Synchronous commits also go through commit_cb. */
+            return -1;
+        }
+        cf_metric_add(&src->owner.m->commit_errors, 1);
+        cf_log_emit(src->owner.lg, CF_LOG_WARN, "offset commit failed",
+                    CF_LS("error", rd_kafka_err2str(err)), CF_LEND);
+        return -1;
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------------
+ * Pausing
+ * ------------------------------------------------------------------------ */
+
+void cf_source_pause_all(struct cf_source *src)
+{
+    rd_kafka_topic_partition_list_t *pos = rd_kafka_topic_partition_list_copy(src->assigned);
+    rd_kafka_position(src->rk, pos);
+    for (int i = 0; i < pos->cnt; i++) {
+        if (pos->elems[i].offset >= 0)
+            cf_source_pause_one(src, pos->elems[i].topic, pos->elems[i].partition);
+    }
+    rd_kafka_topic_partition_list_destroy(pos);
+    atomic_store(&src->owner.m->paused, 1);
+}
+
+void cf_source_pause_one(struct cf_source *src, const char *topic, int32_t partition)
+{
+    if (rd_kafka_topic_partition_list_find(src->paused, topic, partition))
+        return;
+    rd_kafka_topic_partition_list_t *one = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(one, topic, partition);
+    if (rd_kafka_pause_partitions(src->rk, one) == RD_KAFKA_RESP_ERR_NO_ERROR)
+        rd_kafka_topic_partition_list_add(src->paused, topic, partition);
+    rd_kafka_topic_partition_list_destroy(one);
+    atomic_store(&src->owner.m->paused, 1);
+}
+
+void cf_source_resume(struct cf_source *src)
+{
+    if (src->paused->cnt)
+        rd_kafka_resume_partitions(src->rk, src->paused);
+    rd_kafka_topic_partition_list_destroy(src->paused);
+    src->paused = rd_kafka_topic_partition_list_new(64);
+    atomic_store(&src->owner.m->paused, 0);
+}
