@@ -727,6 +727,9 @@ int cf_runtime_main(const struct cf_consumer_def *def, int argc, char **argv,
                 CF_LEND);
 
 out:
+    /* Leave the group before saying so (the revocation logs its own line). */
+    cf_source_destroy(rt->src);
+    rt->src = NULL;
     if (rt->lg && status != 2)
         cf_log_emit(rt->lg, CF_LOG_INFO, "stopped", CF_LI("status", status), CF_LEND);
     runtime_free(rt, tables);
