@@ -8,8 +8,11 @@
  * Why beside jansson: jansson's json_loadb() builds a tree, one malloc per
  * value, to answer a yes/no question that is asked hundreds of thousands of
  * times a second.  cf_json_validate() answers it in one pass over the bytes,
- * with no allocation and a fixed, small stack frame whatever the input, and
- * it is stricter where the web tier is (lone surrogate escapes).
+ * with no allocation and a fixed, small stack frame whatever the input.  Its
+ * rules are the web tier's, not a library's limits: like jansson it rejects
+ * lone surrogate escapes (json.loads would take them, browsers and Django's
+ * consumers would not), but it accepts \u0000 and numbers beyond 64 bits or
+ * a double's range, which json.loads accepts and jansson refuses.
  *
  * Thread safety: both functions are pure; any thread may call them at any
  * time.  They never allocate.

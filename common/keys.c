@@ -57,6 +57,12 @@ static size_t utf8_seq(const unsigned char *s, size_t n)
     if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
         (cp >= 0xd800 && cp <= 0xdfff))
         return 0;
+    /* Well-formed, but invisible in a key: C1 controls, no-break and other
+     * spaces, zero-width and direction marks, line separators, BOM. */
+    if (cp <= 0xa0 || cp == 0xad || (cp >= 0x2000 && cp <= 0x200f) ||
+        (cp >= 0x2028 && cp <= 0x202f) || (cp >= 0x205f && cp <= 0x206f) || cp == 0x3000 ||
+        cp == 0xfeff)
+        return 0;
     return len;
 }
 
@@ -80,7 +86,8 @@ int cf_key_part_check(const char *field, const char *s, size_t len, size_t max_l
             continue;
         }
         return cf_reason(reason, reason_size, CF_REASON_UNSAFE_ID, "%s has %s at byte %zu", field,
-                         p[i] >= 0x80 && (flags & CF_KEY_UTF8) ? "invalid UTF-8" : byte_class(p[i]),
+                         p[i] >= 0x80 && (flags & CF_KEY_UTF8) ? "invalid or invisible UTF-8"
+                                                                : byte_class(p[i]),
                          i);
     }
     return 0;

@@ -6,7 +6,8 @@
  *
  * A safe key part is 1 to max_len bytes of ASCII letters, digits, '.', '_'
  * and '-'; with CF_KEY_UTF8 (search terms), also well-formed UTF-8
- * sequences above ASCII.  Everything else is refused: spaces, control
+ * characters above ASCII, except invisible ones (C1 controls, no-break and
+ * other spaces, zero-width and direction marks, separators, BOM).  Everything else is refused: spaces, control
  * bytes, ':' (it separates key parts: "1:v" must not forge a companion
  * key), the glob characters "*?[]" (an operator's SCAN or KEYS pattern
  * must match what it means), braces (Redis Cluster hash tags) and quotes.

@@ -8,8 +8,9 @@
  *   ProductUpserted + repr    warm product:{id} (TTL product_ttl_s)
  *   ProductUpserted, no repr  invalidate product:{id}
  *   ProductDeleted            invalidate product:{id}
- *   ProductRelatedChanged     xinval product:{id} (another entity changed)
- *   any product event         tag category:{c} for c in categories before
+ *   ProductRelatedChanged     xinval product:{id} (another entity changed;
+ *                             listings do not show the related model)
+ *   upserted or deleted       tag category:{c} for c in categories before
  *                             and after; tag search:{t} for t in search
  *                             terms before and after
  *   CategoryUpserted          category record (the menu's source of truth,

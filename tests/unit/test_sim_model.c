@@ -466,7 +466,7 @@ static void assert_string_field(avro_value_t *rec, const char *name, const char 
 {
     avro_value_t f;
     const char *s;
-    size_t size;
+    size_t size = 0;
     if (avro_value_get_by_name(rec, name, &f, NULL) != 0)
         fail_msg("no field %s", name);
     assert_int_equal(avro_value_get_string(&f, &s, &size), 0);
@@ -478,7 +478,7 @@ static void assert_array_field(avro_value_t *rec, const char *name, const char *
                                uint32_t count)
 {
     avro_value_t f, item;
-    size_t n;
+    size_t n = 0;
     const char *s;
     size_t size;
     if (avro_value_get_by_name(rec, name, &f, NULL) != 0)
@@ -509,7 +509,7 @@ static void assert_optional_field(avro_value_t *rec, const char *name, const cha
         return;
     }
     const char *s;
-    size_t size;
+    size_t size = 0;
     assert_int_equal(avro_value_get_string(&branch, &s, &size), 0);
     assert_int_equal(size, strlen(want) + 1);
     assert_string_equal(s, want);
@@ -528,7 +528,7 @@ static void assert_decodes_to(avro_value_iface_t *iface, const void *datum, size
     assert_int_equal(size, len); /* the datum was read whole */
 
     assert_string_field(&v, "event_id", ev->event_id);
-    int64_t l;
+    int64_t l = 0;
     assert_int_equal(avro_value_get_by_name(&v, "version", &f, NULL), 0);
     assert_int_equal(avro_value_get_long(&f, &l), 0);
     assert_int_equal(l, ev->version);
@@ -560,8 +560,8 @@ static void assert_decodes_to(avro_value_iface_t *iface, const void *datum, size
         assert_string_field(&body, "related_id", ev->related_id);
         break;
     case SHOP_CATEGORY_UPSERTED: {
-        int32_t i;
-        int b;
+        int32_t i = 0;
+        int b = 0;
         assert_string_field(&body, "category_id", ev->key);
         assert_optional_field(&body, "parent_id", ev->has_parent ? ev->parent_id : NULL);
         assert_string_field(&body, "name", ev->name);

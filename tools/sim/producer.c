@@ -219,7 +219,7 @@ int sim_producer_send(struct sim_producer *p, int topic, const char *key, size_t
     int64_t stop_seen = 0;
     for (;;) {
         rd_kafka_resp_err_t err = rd_kafka_producev(
-            p->rk, RD_KAFKA_V_RKT(t->rkt), RD_KAFKA_V_PARTITION(part), RD_KAFKA_V_KEY(key, keylen),
+            p->rk, RD_KAFKA_V_RKT(t->rkt), RD_KAFKA_V_PARTITION(part), RD_KAFKA_V_KEY((void *)(uintptr_t)key, keylen),
             RD_KAFKA_V_VALUE((void *)(uintptr_t)payload, len),
             RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
         if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
