@@ -1,0 +1,478 @@
+/* test_functions.c - the Redis function library (common/functions.lua) and
+ * the apply stage (common/apply.c) against a real redis-server.
+ *
+ * Each case builds a plan with the same calls a planner makes, applies it
+ * with cf_apply_plan(), and reads Redis back with plain commands, the way
+ * the web tier does.  The web tier's fill is called with FCALL, as
+ * django code would.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "apply.h"
+#include "harness.h"
+#include "log.h"
+#include "plan.h"
+
+struct fixture {
+    char dir[512];
+    struct cf_redis redis;
+    redisContext *rc;
+    struct cf_apply *ap;
+    struct cf_plan *plan;
+    struct cf_log *lg;
+};
+
+static struct cf_apply_settings settings_for(const struct cf_redis *r, int ops_per_call)
+{
+    struct cf_apply_settings s = {
+        .host = r->host,
+        .port = r->port,
+        .unix_socket = "",
+        .db = 0,
+        .user = "",
+        .password = "",
+        .client_name = "cachefleet-test",
+        .connect_timeout_ms = 2000,
+        .command_timeout_ms = 10000,
+        .ops_per_call = ops_per_call,
+        .tombstone_ttl_ms = 600000,
+        .max_value_ttl_ms = 3600000,
+    };
+    return s;
+}
+
+static int setup(void **state)
+{
+    struct fixture *fx = calloc(1, sizeof(*fx));
+    cf_test_tmpdir("functions", fx->dir, sizeof(fx->dir));
+    assert_int_equal(cf_redis_start(&fx->redis, fx->dir, NULL), 0);
+    fx->rc = cf_redis_connect(&fx->redis);
+    assert_non_null(fx->rc);
+    fx->lg = cf_log_new("test", CF_LOG_WARN, stderr);
+    struct cf_apply_settings s = settings_for(&fx->redis, 500);
+    fx->ap = cf_apply_new(&s, fx->lg);
+    fx->plan = cf_plan_new(":1:");
+    *state = fx;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fixture *fx = *state;
+    cf_plan_destroy(fx->plan);
+    cf_apply_destroy(fx->ap);
+    cf_log_destroy(fx->lg);
+    redisFree(fx->rc);
+    assert_int_equal(cf_redis_stop(&fx->redis), 0);
+    cf_test_rmtree(fx->dir);
+    free(fx);
+    return 0;
+}
+
+static int reset(void **state)
+{
+    struct fixture *fx = *state;
+    redisReply *r = redisCommand(fx->rc, "FLUSHALL");
+    assert_non_null(r);
+    freeReplyObject(r);
+    cf_plan_clear(fx->plan);
+    return 0;
+}
+
+/* Applies and clears the plan; returns the result. */
+static struct cf_apply_result apply(struct fixture *fx)
+{
+    struct cf_apply_result res;
+    cf_plan_coalesce(fx->plan);
+    if (cf_apply_plan(fx->ap, fx->plan, &res) != 0)
+        fail_msg("apply: %s", cf_apply_error(fx->ap));
+    cf_plan_clear(fx->plan);
+    return res;
+}
+
+/* GET key: the value, or NULL when absent (caller frees). */
+static char *get(struct fixture *fx, const char *key)
+{
+    redisReply *r = redisCommand(fx->rc, "GET %s", key);
+    assert_non_null(r);
+    char *v = NULL;
+    if (r->type == REDIS_REPLY_STRING)
+        v = strndup(r->str, r->len);
+    else
+        assert_int_equal(r->type, REDIS_REPLY_NIL);
+    freeReplyObject(r);
+    return v;
+}
+
+static void expect_key(struct fixture *fx, const char *key, const char *want)
+{
+    char *v = get(fx, key);
+    if (!want) {
+        if (v)
+            fail_msg("%s holds \"%s\", expected absent", key, v);
+        return;
+    }
+    if (!v)
+        fail_msg("%s is absent, expected \"%s\"", key, want);
+    assert_string_equal(v, want);
+    free(v);
+}
+
+static long long integer(struct fixture *fx, const char *fmt, const char *arg)
+{
+    redisReply *r = redisCommand(fx->rc, fmt, arg);
+    assert_non_null(r);
+    assert_int_equal(r->type, REDIS_REPLY_INTEGER);
+    long long v = r->integer;
+    freeReplyObject(r);
+    return v;
+}
+
+/* FCALL cachefleet_fill: returns 1 (stored) or 0 (refused). */
+static long long fill(struct fixture *fx, const char *key, const char *value, const char *ver,
+                      const char *read_us, const char *tag1, const char *tag2)
+{
+    const char *argv[12];
+    size_t lens[12];
+    int n = 0, ntags = (tag1 != NULL) + (tag2 != NULL);
+    char numkeys[8];
+    snprintf(numkeys, sizeof(numkeys), "%d", 1 + ntags);
+    argv[n++] = "FCALL";
+    argv[n++] = "cachefleet_fill";
+    argv[n++] = numkeys;
+    argv[n++] = key;
+    if (tag1)
+        argv[n++] = tag1;
+    if (tag2)
+        argv[n++] = tag2;
+    argv[n++] = value;
+    argv[n++] = "60000";
+    argv[n++] = ver;
+    argv[n++] = read_us;
+    for (int i = 0; i < n; i++)
+        lens[i] = strlen(argv[i]);
+    redisReply *r = redisCommandArgv(fx->rc, n, argv, lens);
+    assert_non_null(r);
+    if (r->type != REDIS_REPLY_INTEGER)
+        fail_msg("fill: unexpected reply type %d %s", r->type, r->type == REDIS_REPLY_ERROR ? r->str : "");
+    long long v = r->integer;
+    freeReplyObject(r);
+    return v;
+}
+
+static void test_warm_versions(void **state)
+{
+    struct fixture *fx = *state;
+    cf_plan_warm(fx->plan, "product:", "42", 2, 5, 1000, 60000, "{\"v\":5}", 7);
+    struct cf_apply_result res = apply(fx);
+    assert_int_equal(res.applied, 1);
+    assert_int_equal(res.refused, 0);
+    assert_int_equal(res.calls, 1);
+    expect_key(fx, ":1:product:42", "{\"v\":5}");
+    expect_key(fx, "{:1:product:42}:v", "5 1000 0");
+    long long pttl = integer(fx, "PTTL %s", ":1:product:42");
+    assert_true(pttl > 59000 && pttl <= 60000);
+    pttl = integer(fx, "PTTL %s", "{:1:product:42}:v");
+    assert_true(pttl > 600000 && pttl <= 660000); /* the value's TTL + the tombstone's */
+
+    /* An older version (a replay) is refused; the marker keeps its TTL
+     * long enough. */
+    cf_plan_warm(fx->plan, "product:", "42", 2, 4, 2000, 60000, "{\"v\":4}", 7);
+    res = apply(fx);
+    assert_int_equal(res.applied, 0);
+    assert_int_equal(res.refused, 1);
+    expect_key(fx, ":1:product:42", "{\"v\":5}");
+    expect_key(fx, "{:1:product:42}:v", "5 1000 0");
+    assert_true(integer(fx, "PTTL %s", "{:1:product:42}:v") > 60000);
+
+    /* The same version again (a redelivery) is harmless, a newer one wins. */
+    cf_plan_warm(fx->plan, "product:", "42", 2, 5, 1000, 60000, "{\"v\":5}", 7);
+    cf_plan_warm(fx->plan, "product:", "43", 2, 6, 3000, 60000, "{\"v\":6}", 7);
+    res = apply(fx);
+    assert_int_equal(res.applied, 2);
+    cf_plan_warm(fx->plan, "product:", "42", 2, 6, 3000, 60000, "{\"v\":6}", 7);
+    apply(fx);
+    expect_key(fx, ":1:product:42", "{\"v\":6}");
+}
+
+static void test_versions_beyond_double_precision(void **state)
+{
+    struct fixture *fx = *state;
+    /* 2^53 + 1 and 2^53 are the same double: compared as strings. */
+    cf_plan_warm(fx->plan, "product:", "1", 1, 9007199254740993ULL, 1, 60000, "new", 3);
+    apply(fx);
+    cf_plan_warm(fx->plan, "product:", "1", 1, 9007199254740992ULL, 2, 60000, "old", 3);
+    struct cf_apply_result res = apply(fx);
+    assert_int_equal(res.refused, 1);
+    expect_key(fx, ":1:product:1", "new");
+    cf_plan_warm(fx->plan, "product:", "1", 1, 18446744073709551615ULL, 3, 60000, "max", 3);
+    apply(fx);
+    expect_key(fx, ":1:product:1", "max");
+}
+
+static void test_invalidate_leaves_tombstone(void **state)
+{
+    struct fixture *fx = *state;
+    cf_plan_warm(fx->plan, "product:", "7", 1, 1, 100, 60000, "v1", 2);
+    apply(fx);
+    cf_plan_invalidate(fx->plan, "product:", "7", 1, 2, 200);
+    struct cf_apply_result res = apply(fx);
+    assert_int_equal(res.applied, 1);
+    expect_key(fx, ":1:product:7", NULL);
+    expect_key(fx, "{:1:product:7}:v", "2 200 0");
+    long long pttl = integer(fx, "PTTL %s", "{:1:product:7}:v");
+    assert_true(pttl > 590000 && pttl <= 600000);
+
+    /* A late version 1 cannot bring the old value back... */
+    cf_plan_warm(fx->plan, "product:", "7", 1, 1, 100, 60000, "v1", 2);
+    res = apply(fx);
+    assert_int_equal(res.refused, 1);
+    expect_key(fx, ":1:product:7", NULL);
+    /* ...nor can a web-tier fill that read version 1. */
+    assert_int_equal(fill(fx, ":1:product:7", "stale", "1", "150", NULL, NULL), 0);
+    expect_key(fx, ":1:product:7", NULL);
+    /* A fill of version 2 (read after the change) is stored. */
+    assert_int_equal(fill(fx, ":1:product:7", "fresh", "2", "250", NULL, NULL), 1);
+    expect_key(fx, ":1:product:7", "fresh");
+    /* An older invalidation does not delete a newer value. */
+    cf_plan_invalidate(fx->plan, "product:", "7", 1, 1, 90);
+    res = apply(fx);
+    assert_int_equal(res.refused, 1);
+    expect_key(fx, ":1:product:7", "fresh");
+}
+
+static void test_cross_entity_invalidation(void **state)
+{
+    struct fixture *fx = *state;
+    /* A product warmed from an event at t=100; a stock flip at t=150. */
+    cf_plan_warm(fx->plan, "product:", "9", 1, 10, 100, 60000, "in stock", 8);
+    apply(fx);
+    cf_plan_xinval(fx->plan, "product:", "9", 1, 150);
+    struct cf_apply_result res = apply(fx);
+    assert_int_equal(res.applied, 1);
+    expect_key(fx, ":1:product:9", NULL);
+    expect_key(fx, "{:1:product:9}:v", "10 100 150");
+    /* The replayed product event (t=100) must not come back... */
+    cf_plan_warm(fx->plan, "product:", "9", 1, 10, 100, 60000, "in stock", 8);
+    res = apply(fx);
+    assert_int_equal(res.refused, 1);
+    expect_key(fx, ":1:product:9", NULL);
+    /* ...nor a fill that read before the flip. */
+    assert_int_equal(fill(fx, ":1:product:9", "stale", "10", "120", NULL, NULL), 0);
+    /* A product event after the flip is applied and keeps T. */
+    cf_plan_warm(fx->plan, "product:", "9", 1, 11, 160, 60000, "sold out", 8);
+    apply(fx);
+    expect_key(fx, ":1:product:9", "sold out");
+    expect_key(fx, "{:1:product:9}:v", "11 160 150");
+    /* An invalidation older than the value's source event is moot. */
+    cf_plan_xinval(fx->plan, "product:", "9", 1, 155);
+    res = apply(fx);
+    assert_int_equal(res.refused, 1);
+    expect_key(fx, ":1:product:9", "sold out");
+    /* On a key never cached, it still leaves its time. */
+    cf_plan_xinval(fx->plan, "cart:", "c1", 2, 500);
+    apply(fx);
+    expect_key(fx, "{:1:cart:c1}:v", "0 0 500");
+    cf_plan_warm(fx->plan, "cart:", "c1", 2, 3, 400, 60000, "old cart", 8);
+    res = apply(fx);
+    assert_int_equal(res.refused, 1);
+    expect_key(fx, ":1:cart:c1", NULL);
+}
+
+static void test_tags_and_fill(void **state)
+{
+    struct fixture *fx = *state;
+    /* The web tier fills two listings of category 3, one also in search. */
+    assert_int_equal(fill(fx, ":1:listing:cat3:p1", "[1,2]", "0", "1000", ":1:tag:category:3",
+                          ":1:tag:search:shoe"),
+                     1);
+    assert_int_equal(fill(fx, ":1:listing:cat3:p2", "[3]", "0", "1000", ":1:tag:category:3", NULL),
+                     1);
+    assert_int_equal(integer(fx, "SCARD %s", ":1:tag:category:3"), 2);
+    assert_true(integer(fx, "PTTL %s", ":1:tag:category:3") > 59000);
+
+    /* A product in category 3 changed at t=2000. */
+    cf_plan_tag(fx->plan, "category:", "3", 1, 2000);
+    struct cf_apply_result res = apply(fx);
+    assert_int_equal(res.applied, 1);
+    expect_key(fx, ":1:listing:cat3:p1", NULL);
+    expect_key(fx, ":1:listing:cat3:p2", NULL);
+    assert_int_equal(integer(fx, "EXISTS %s", ":1:tag:category:3"), 0);
+    expect_key(fx, "{:1:tag:category:3}:v", "2000");
+    /* The search tag still lists p1, whose key is gone: harmless. */
+    assert_int_equal(integer(fx, "SCARD %s", ":1:tag:search:shoe"), 1);
+
+    /* A fill that read the database before the change is refused; one that
+     * read after is stored. */
+    assert_int_equal(fill(fx, ":1:listing:cat3:p1", "[1,2]", "0", "1500", ":1:tag:category:3",
+                          NULL),
+                     0);
+    expect_key(fx, ":1:listing:cat3:p1", NULL);
+    assert_int_equal(fill(fx, ":1:listing:cat3:p1", "[2]", "0", "2500", ":1:tag:category:3", NULL),
+                     1);
+    expect_key(fx, ":1:listing:cat3:p1", "[2]");
+    /* An older tag invalidation does not lower the tag's time. */
+    cf_plan_tag(fx->plan, "category:", "3", 1, 1800);
+    apply(fx);
+    expect_key(fx, "{:1:tag:category:3}:v", "2000");
+
+    /* The fill checks its arguments. */
+    redisReply *r = redisCommand(fx->rc, "FCALL cachefleet_fill 1 k v notanumber 1 1");
+    assert_non_null(r);
+    assert_int_equal(r->type, REDIS_REPLY_ERROR);
+    freeReplyObject(r);
+}
+
+static void test_indexes_fanout_purge(void **state)
+{
+    struct fixture *fx = *state;
+    /* Role 7 has users 1 and 2; their permissions are cached. */
+    cf_plan_index_add(fx->plan, "cf:role:", "7", 1, "1", 1, 0);
+    cf_plan_index_add(fx->plan, "cf:role:", "7", 1, "2", 1, 0);
+    cf_plan_index_add(fx->plan, "cf:role:", "7", 1, "3", 1, 0);
+    cf_plan_index_remove(fx->plan, "cf:role:", "7", 1, "3", 1);
+    cf_plan_warm(fx->plan, "perms:", "1", 1, 1, 100, 60000, "[\"a\"]", 5);
+    cf_plan_warm(fx->plan, "perms:", "2", 1, 1, 100, 60000, "[\"b\"]", 5);
+    cf_plan_warm(fx->plan, "perms:", "3", 1, 1, 100, 60000, "[\"c\"]", 5);
+    apply(fx);
+    assert_int_equal(integer(fx, "SCARD %s", ":1:cf:role:7"), 2);
+    assert_int_equal(integer(fx, "PTTL %s", ":1:cf:role:7"), -1);
+
+    /* The role's permissions change at t=200. */
+    cf_plan_fanout(fx->plan, "cf:role:", "7", 1, "perms:", 200);
+    apply(fx);
+    expect_key(fx, ":1:perms:1", NULL);
+    expect_key(fx, ":1:perms:2", NULL);
+    expect_key(fx, ":1:perms:3", "[\"c\"]"); /* no longer a member */
+    expect_key(fx, "{:1:perms:1}:v", "1 100 200");
+
+    /* Sessions: an index with a TTL, purged on deactivation. */
+    redisReply *r = redisCommand(fx->rc, "SET :1:django.contrib.sessions.cacheabc x");
+    freeReplyObject(r);
+    r = redisCommand(fx->rc, "SET :1:django.contrib.sessions.cachedef y");
+    freeReplyObject(r);
+    cf_plan_index_add(fx->plan, "cf:sessions:", "1", 1, "abc", 3, 50000);
+    cf_plan_index_add(fx->plan, "cf:sessions:", "1", 1, "def", 3, 50000);
+    apply(fx);
+    long long pttl = integer(fx, "PTTL %s", ":1:cf:sessions:1");
+    assert_true(pttl > 49000 && pttl <= 50000);
+    cf_plan_purge(fx->plan, "cf:sessions:", "1", 1, "django.contrib.sessions.cache");
+    apply(fx);
+    expect_key(fx, ":1:django.contrib.sessions.cacheabc", NULL);
+    expect_key(fx, ":1:django.contrib.sessions.cachedef", NULL);
+    assert_int_equal(integer(fx, "EXISTS %s", ":1:cf:sessions:1"), 0);
+    /* Purging an empty index is fine. */
+    cf_plan_purge(fx->plan, "cf:sessions:", "99", 2, "django.contrib.sessions.cache");
+    struct cf_apply_result res = apply(fx);
+    assert_int_equal(res.applied, 1);
+}
+
+static void category(struct fixture *fx, const char *id, uint64_t ver, const char *parent,
+                     int pos, int visible, const char *name)
+{
+    char payload[256];
+    int n = snprintf(payload, sizeof(payload), "%s|%d|%d|\"id\":\"%s\",\"name\":\"%s\"", parent,
+                     pos, visible, id, name);
+    cf_plan_category(fx->plan, "cf:categories", id, strlen(id), ver, 100, payload, (size_t)n);
+}
+
+static void test_menu(void **state)
+{
+    struct fixture *fx = *state;
+    category(fx, "1", 1, "", 2, 1, "Home");
+    category(fx, "2", 1, "", 1, 1, "Shoes");
+    category(fx, "3", 1, "2", 1, 1, "Boots");
+    category(fx, "4", 1, "2", 0, 1, "Sandals");
+    category(fx, "5", 1, "", 3, 0, "Hidden");
+    category(fx, "6", 1, "5", 0, 1, "Under hidden");
+    category(fx, "7", 1, "99", 0, 1, "Orphan");
+    cf_plan_menu(fx->plan, "menu:", "main", "cf:categories", 3600000);
+    apply(fx);
+    expect_key(fx, ":1:menu:main",
+                 "[{\"id\":\"2\",\"name\":\"Shoes\",\"children\":["
+                 "{\"id\":\"4\",\"name\":\"Sandals\",\"children\":[]},"
+                 "{\"id\":\"3\",\"name\":\"Boots\",\"children\":[]}]},"
+                 "{\"id\":\"1\",\"name\":\"Home\",\"children\":[]}]");
+    long long pttl = integer(fx, "PTTL %s", ":1:menu:main");
+    assert_true(pttl > 3590000 && pttl <= 3600000);
+
+    /* Boots moves under Home; an older record of Sandals is refused;
+     * Shoes is deleted, so Sandals becomes an orphan and leaves. */
+    category(fx, "3", 2, "1", 0, 1, "Boots");
+    category(fx, "4", 0, "", 0, 1, "Sandals v0");
+    cf_plan_category(fx->plan, "cf:categories", "2", 1, 2, 200, "", 0);
+    cf_plan_menu(fx->plan, "menu:", "main", "cf:categories", 3600000);
+    struct cf_apply_result res = apply(fx);
+    assert_int_equal(res.refused, 1);
+    expect_key(fx, ":1:menu:main",
+                 "[{\"id\":\"1\",\"name\":\"Home\",\"children\":["
+                 "{\"id\":\"3\",\"name\":\"Boots\",\"children\":[]}]}]");
+
+    /* Every category deleted: an empty menu, never a missing one. */
+    static const char *const ids[] = {"1", "2", "3", "4", "5", "6", "7"};
+    for (size_t i = 0; i < sizeof(ids) / sizeof(ids[0]); i++)
+        cf_plan_category(fx->plan, "cf:categories", ids[i], 1, 5, 300, "", 0);
+    cf_plan_menu(fx->plan, "menu:", "main", "cf:categories", 3600000);
+    apply(fx);
+    expect_key(fx, ":1:menu:main", "[]");
+}
+
+static void test_batching_and_reload(void **state)
+{
+    struct fixture *fx = *state;
+    struct cf_apply_settings s = settings_for(&fx->redis, 500);
+    struct cf_apply *ap = cf_apply_new(&s, fx->lg);
+    char id[16];
+    for (int i = 0; i < 1200; i++) {
+        int n = snprintf(id, sizeof(id), "%d", i);
+        cf_plan_warm(fx->plan, "product:", id, (size_t)n, 1, 1, 60000, "x", 1);
+    }
+    cf_plan_coalesce(fx->plan);
+    struct cf_apply_result res;
+    assert_int_equal(cf_apply_plan(ap, fx->plan, &res), 0);
+    assert_int_equal(res.calls, 3); /* 500 + 500 + 200 */
+    assert_int_equal(res.applied, 1200);
+    assert_int_equal(integer(fx, "EXISTS %s", ":1:product:1199"), 1);
+
+    /* Redis loses its functions (restarted empty): the failed call drops
+     * the connection, the next one reconnects and reloads them. */
+    redisReply *r = redisCommand(fx->rc, "FUNCTION FLUSH");
+    freeReplyObject(r);
+    assert_int_equal(cf_apply_plan(ap, fx->plan, &res), -1);
+    assert_non_null(strstr(cf_apply_error(ap), "cachefleet_apply"));
+    assert_false(cf_apply_connected(ap));
+    assert_int_equal(cf_apply_plan(ap, fx->plan, &res), 0);
+    assert_int_equal(res.applied, 1200);
+    cf_apply_destroy(ap);
+}
+
+static void test_unreachable_redis(void **state)
+{
+    struct fixture *fx = *state;
+    struct cf_apply_settings s = settings_for(&fx->redis, 500);
+    s.port = 1; /* nothing listens there */
+    struct cf_apply *ap = cf_apply_new(&s, fx->lg);
+    cf_plan_warm(fx->plan, "product:", "1", 1, 1, 1, 60000, "x", 1);
+    struct cf_apply_result res;
+    assert_int_equal(cf_apply_plan(ap, fx->plan, &res), -1);
+    assert_non_null(strstr(cf_apply_error(ap), "connect"));
+    cf_apply_destroy(ap);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup(test_warm_versions, reset),
+        cmocka_unit_test_setup(test_versions_beyond_double_precision, reset),
+        cmocka_unit_test_setup(test_invalidate_leaves_tombstone, reset),
+        cmocka_unit_test_setup(test_cross_entity_invalidation, reset),
+        cmocka_unit_test_setup(test_tags_and_fill, reset),
+        cmocka_unit_test_setup(test_indexes_fanout_purge, reset),
+        cmocka_unit_test_setup(test_menu, reset),
+        cmocka_unit_test_setup(test_batching_and_reload, reset),
+        cmocka_unit_test_setup(test_unreachable_redis, reset),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
