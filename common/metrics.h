@@ -27,7 +27,7 @@ enum cf_outcome {
 };
 
 /* Histogram with fixed bucket bounds (upper bounds, inclusive). */
-#define CF_HIST_MAX_BUCKETS 20
+#define CF_HIST_MAX_BUCKETS 32
 struct cf_histogram {
     const double *bounds; /* in the histogram's unit, ascending; +Inf implied */
     size_t nbounds;
@@ -70,7 +70,9 @@ struct cf_metrics {
     _Atomic int broker_up;           /* 1: the consumer has a broker connection */
     _Atomic int assigned_partitions;
     _Atomic int paused;              /* 1: fetching paused (a dependency is down) */
+    _Atomic int64_t first_batch_unix_ms;
     _Atomic int64_t last_batch_unix_ms;
+    _Atomic int64_t event_age_max_us; /* the oldest event applied so far */
     _Atomic int64_t heartbeat_ms;    /* monotonic ms of the consume loop's last tick */
 
     struct cf_histogram batch_size;     /* events per batch */

@@ -295,7 +295,7 @@ static int letter_once(struct runtime *rt, int timeout_ms)
 /* Stores the offsets of an applied and dead-lettered batch and forgets it. */
 static void finish_batch(struct runtime *rt)
 {
-    int64_t now = cf_wall_ms();
+    int64_t now_us = cf_wall_us(), now = now_us / 1000;
     cf_source_store(rt->src, rt->batch, rt->n);
     rt->stored_since_commit = true;
     for (size_t i = 0; i < rt->n; i++) {
@@ -304,13 +304,19 @@ static void finish_batch(struct runtime *rt)
                          info->type, 1);
         if (!info->bad) {
             int64_t ts = rd_kafka_message_timestamp(rt->batch[i], NULL);
-            if (ts > 0)
-                cf_histogram_observe(&rt->m->event_age, (double)(now - ts) / 1000.0);
+            if (ts > 0) {
+                int64_t age_us = (now_us - ts * 1000);
+                cf_histogram_observe(&rt->m->event_age, (double)age_us / 1e6);
+                if (age_us > atomic_load(&rt->m->event_age_max_us))
+                    atomic_store(&rt->m->event_age_max_us, age_us);
+            }
         }
         rd_kafka_message_destroy(rt->batch[i]);
     }
     cf_metric_add(&rt->m->batches, 1);
     cf_histogram_observe(&rt->m->batch_size, (double)rt->n);
+    if (!atomic_load(&rt->m->first_batch_unix_ms))
+        atomic_store(&rt->m->first_batch_unix_ms, now);
     atomic_store(&rt->m->last_batch_unix_ms, now);
     rt->progress_events += rt->n;
     rt->n = 0;
