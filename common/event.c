@@ -90,14 +90,13 @@ int cf_avro_opt_str(const avro_value_t *rec, int idx, const char *name, bool *pr
     return 0;
 }
 
-int cf_avro_strs(const avro_value_t *rec, int idx, const char *name, size_t max,
-                 struct cf_strs *out, char *reason, size_t reason_size)
+/* The items of an array value into out. */
+static int strs_of(const avro_value_t *arr, const char *name, size_t max, struct cf_strs *out,
+                   char *reason, size_t reason_size)
 {
-    avro_value_t arr;
-    size_t n;
+    size_t n = 0;
     out->n = 0;
-    if (field(rec, idx, &arr) < 0 || avro_value_get_type(&arr) != AVRO_ARRAY ||
-        avro_value_get_size(&arr, &n) != 0)
+    if (avro_value_get_type(arr) != AVRO_ARRAY || avro_value_get_size(arr, &n) != 0)
         return bad_type(name, "an array of strings", reason, reason_size);
     if (n > max)
         return cf_reason(reason, reason_size, CF_REASON_INVALID_FIELD,
@@ -111,10 +110,57 @@ int cf_avro_strs(const avro_value_t *rec, int idx, const char *name, size_t max,
     }
     for (size_t i = 0; i < n; i++) {
         avro_value_t item;
-        if (avro_value_get_by_index(&arr, i, &item, NULL) != 0 || str_of(&item, &out->items[i]) < 0)
+        if (avro_value_get_by_index(arr, i, &item, NULL) != 0 || str_of(&item, &out->items[i]) < 0)
             return bad_type(name, "an array of strings", reason, reason_size);
     }
     out->n = n;
+    return 0;
+}
+
+int cf_avro_strs(const avro_value_t *rec, int idx, const char *name, size_t max,
+                 struct cf_strs *out, char *reason, size_t reason_size)
+{
+    avro_value_t arr;
+    out->n = 0;
+    if (field(rec, idx, &arr) < 0)
+        return bad_type(name, "an array of strings", reason, reason_size);
+    return strs_of(&arr, name, max, out, reason, reason_size);
+}
+
+int cf_avro_opt_strs(const avro_value_t *rec, int idx, const char *name, size_t max,
+                     bool *present, struct cf_strs *out, char *reason, size_t reason_size)
+{
+    avro_value_t v, branch;
+    out->n = 0;
+    if (field(rec, idx, &v) < 0)
+        return bad_type(name, "null or an array of strings", reason, reason_size);
+    if (avro_value_get_type(&v) == AVRO_UNION) {
+        if (avro_value_get_current_branch(&v, &branch) != 0)
+            return bad_type(name, "null or an array of strings", reason, reason_size);
+        v = branch;
+    }
+    if (avro_value_get_type(&v) == AVRO_NULL) {
+        *present = false;
+        return 0;
+    }
+    *present = true;
+    return strs_of(&v, name, max, out, reason, reason_size);
+}
+
+int cf_avro_enum(const avro_value_t *rec, int idx, const char *name, int *out,
+                 const char **symbol, char *reason, size_t reason_size)
+{
+    avro_value_t v;
+    int e = 0;
+    if (field(rec, idx, &v) < 0 || avro_value_get_type(&v) != AVRO_ENUM ||
+        avro_value_get_enum(&v, &e) != 0)
+        return bad_type(name, "an enum", reason, reason_size);
+    const char *sym = avro_schema_enum_get(avro_value_get_schema(&v), e);
+    if (!sym)
+        return bad_type(name, "a known enum symbol", reason, reason_size);
+    *out = e;
+    if (symbol)
+        *symbol = sym;
     return 0;
 }
 

@@ -81,6 +81,12 @@ int cf_avro_opt_str(const avro_value_t *rec, int idx, const char *field, bool *p
 /* An array of strings (at most max items). */
 int cf_avro_strs(const avro_value_t *rec, int idx, const char *field, size_t max,
                  struct cf_strs *out, char *reason, size_t reason_size);
+/* ["null", {"type": "array", "items": "string"}]: *present says which. */
+int cf_avro_opt_strs(const avro_value_t *rec, int idx, const char *field, size_t max,
+                     bool *present, struct cf_strs *out, char *reason, size_t reason_size);
+/* An enum: its symbol's index (the schema's order) and name. */
+int cf_avro_enum(const avro_value_t *rec, int idx, const char *field, int *out,
+                 const char **symbol, char *reason, size_t reason_size);
 int cf_avro_long(const avro_value_t *rec, int idx, const char *field, int64_t *out, char *reason,
                  size_t reason_size);
 int cf_avro_int(const avro_value_t *rec, int idx, const char *field, int32_t *out, char *reason,

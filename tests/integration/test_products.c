@@ -16,23 +16,15 @@
 
 #include "clock.h"
 #include "encode.h"
-#include "harness.h"
+#include "fleet.h"
 #include "httpget.h"
 
 #define TOPIC "shop.products"
-#define WAIT_MS 20000
 
 struct fixture {
-    char dir[512];
-    char log[1024];
-    struct cf_redis redis;
-    struct cf_broker broker;
-    struct cf_proc consumer;
-    int http_port;
-    redisContext *rc;
+    struct cf_fleet fleet;
+    struct cf_consumer_proc consumer;
     struct sim_encoder *framed, *plain;
-    struct cf_test_producer *tp;
-    long produced; /* events produced to TOPIC so far */
     int seq;
 };
 
@@ -54,8 +46,7 @@ static void send_event(struct fixture *fx, struct sim_encoder *enc, const char *
     char err[256];
     if (sim_encoder_finish(enc, &data, &len, err, sizeof(err)) < 0)
         fail_msg("encode: %s", err);
-    cf_test_producer_produce(fx->tp, TOPIC, RD_KAFKA_PARTITION_UA, key, strlen(key), data, len);
-    fx->produced++;
+    cf_fleet_produce(&fx->fleet, TOPIC, key, data, len);
 }
 
 static avro_value_t begin(struct fixture *fx, struct sim_encoder *enc, const char *type,
@@ -134,18 +125,9 @@ static void category(struct fixture *fx, const char *id, int64_t version, const 
  * Reading back
  * ------------------------------------------------------------------------ */
 
-static char *get(struct fixture *fx, const char *key)
-{
-    redisReply *r = redisCommand(fx->rc, "GET %s", key);
-    assert_non_null(r);
-    char *v = r->type == REDIS_REPLY_STRING ? strndup(r->str, r->len) : NULL;
-    freeReplyObject(r);
-    return v;
-}
-
 static long long integer(struct fixture *fx, const char *fmt, const char *arg)
 {
-    redisReply *r = redisCommand(fx->rc, fmt, arg);
+    redisReply *r = redisCommand(fx->fleet.rc, fmt, arg);
     assert_non_null(r);
     assert_int_equal(r->type, REDIS_REPLY_INTEGER);
     long long v = r->integer;
@@ -155,53 +137,18 @@ static long long integer(struct fixture *fx, const char *fmt, const char *arg)
 
 static double metric(struct fixture *fx, const char *prefix)
 {
-    static char body[1 << 16];
-    if (cf_http_get(fx->http_port, "/metrics", body, sizeof(body), 2000) != 200)
-        return -1;
-    double total = 0;
-    /* Sum every sample starting with prefix (all event types). */
-    size_t n = strlen(prefix);
-    for (const char *line = body; line && *line;) {
-        if (strncmp(line, prefix, n) == 0) {
-            const char *sp = strchr(line, ' ');
-            if (sp)
-                total += strtod(sp + 1, NULL);
-        }
-        line = strchr(line, '\n');
-        if (line)
-            line++;
-    }
-    return total;
+    return cf_consumer_metric(&fx->consumer, prefix);
 }
 
-/* Waits until the consumer has applied or dead-lettered every event
- * produced so far. */
 static void wait_all_handled(struct fixture *fx)
 {
-    cf_test_producer_flush(fx->tp, 10000);
-    int64_t deadline = cf_mono_ms() + WAIT_MS;
-    double done = 0;
-    while (cf_mono_ms() < deadline) {
-        done = metric(fx, "cachefleet_events_applied_total{") +
-               metric(fx, "cachefleet_events_deadlettered_total{");
-        if (done >= (double)fx->produced)
-            return;
-        usleep(20000);
-    }
-    cf_print_log_tail("consumer", fx->log, 4000);
-    fail_msg("the consumer handled %.0f of %ld events within %d ms", done, fx->produced, WAIT_MS);
+    struct cf_consumer_proc *const consumers[] = {&fx->consumer};
+    cf_fleet_wait_handled(&fx->fleet, consumers, 1);
 }
 
 static void expect_key(struct fixture *fx, const char *key, const char *want)
 {
-    char *v = get(fx, key);
-    if (!want && v)
-        fail_msg("%s holds \"%s\", expected absent", key, v);
-    if (want && !v)
-        fail_msg("%s is absent, expected \"%s\"", key, want);
-    if (want)
-        assert_string_equal(v, want);
-    free(v);
+    cf_fleet_expect(&fx->fleet, key, want);
 }
 
 /* The web tier's fill, as django code calls it. */
@@ -224,7 +171,7 @@ static long long fill(struct fixture *fx, const char *key, const char *value, co
     a[argc++] = read;
     for (size_t i = 0; i < argc; i++)
         lens[i] = strlen(a[i]);
-    redisReply *r = redisCommandArgv(fx->rc, (int)argc, a, lens);
+    redisReply *r = redisCommandArgv(fx->fleet.rc, (int)argc, a, lens);
     assert_non_null(r);
     if (r->type != REDIS_REPLY_INTEGER)
         fail_msg("fill: %s", r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
@@ -240,43 +187,15 @@ static long long fill(struct fixture *fx, const char *key, const char *value, co
 static int setup(void **state)
 {
     struct fixture *fx = calloc(1, sizeof(*fx));
-    char err[256], path[1024], env_brokers[4200], env_redis[64], env_http[64], env_schemas[1024];
-    cf_test_tmpdir("products", fx->dir, sizeof(fx->dir));
-    assert_int_equal(cf_redis_start(&fx->redis, fx->dir, NULL), 0);
-    assert_int_equal(cf_broker_start(&fx->broker, fx->dir, 1, 4, NULL), 0);
-    fx->rc = cf_redis_connect(&fx->redis);
-    assert_non_null(fx->rc);
-    fx->tp = cf_test_producer_new(fx->broker.bootstrap);
+    char err[256];
+    cf_fleet_start(&fx->fleet, "products", 1, 4);
     fx->framed = sim_encoder_new(cf_test_schemas_dir(), "products.avsc", SIM_FRAMING_CONFLUENT,
                                  err, sizeof(err));
     fx->plain = sim_encoder_new(cf_test_schemas_dir(), "products.avsc", SIM_FRAMING_PLAIN, err,
                                 sizeof(err));
     assert_non_null(fx->framed);
     assert_non_null(fx->plain);
-
-    fx->http_port = cf_free_port();
-    snprintf(env_brokers, sizeof(env_brokers), "CACHEFLEET_KAFKA_BROKERS_FILE=%s",
-             fx->broker.bootstrap_file);
-    snprintf(env_redis, sizeof(env_redis), "CACHEFLEET_REDIS_PORT=%d", fx->redis.port);
-    snprintf(env_http, sizeof(env_http), "CACHEFLEET_HTTP_PORT=%d", fx->http_port);
-    snprintf(env_schemas, sizeof(env_schemas), "CACHEFLEET_SCHEMAS_DIR=%s", cf_test_schemas_dir());
-    char *const env[] = {env_brokers, env_redis, env_http, env_schemas,
-                         "CACHEFLEET_HTTP_BIND=127.0.0.1", "CACHEFLEET_KAFKA_COMMIT_INTERVAL_MS=100",
-                         "CACHEFLEET_LOG_LEVEL=debug", NULL};
-    snprintf(fx->log, sizeof(fx->log), "%s/products.log", fx->dir);
-    char *const argv[] = {cf_test_program("cachefleet-products", path, sizeof(path)), NULL};
-    assert_int_equal(cf_proc_spawn(&fx->consumer, argv, env, fx->log), 0);
-
-    /* Ready: partitions assigned, Redis reachable, functions loaded. */
-    int64_t deadline = cf_mono_ms() + WAIT_MS;
-    char body[256];
-    while (cf_http_get(fx->http_port, "/readyz", body, sizeof(body), 1000) != 200) {
-        if (cf_mono_ms() > deadline || !cf_proc_alive(&fx->consumer)) {
-            cf_print_log_tail("consumer", fx->log, 4000);
-            fail_msg("the consumer did not become ready: %s", body);
-        }
-        usleep(50000);
-    }
+    cf_consumer_start(&fx->consumer, &fx->fleet, "products", NULL);
     *state = fx;
     return 0;
 }
@@ -284,20 +203,10 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     struct fixture *fx = *state;
-    int status = -1;
-    assert_int_equal(cf_proc_signal(&fx->consumer, SIGTERM), 0);
-    int waited = cf_proc_wait(&fx->consumer, 15000, &status);
-    if (waited < 0 || status != 0)
-        cf_print_log_tail("consumer", fx->log, 4000);
-    assert_int_equal(waited, 0);
-    assert_int_equal(status, 0);
+    cf_consumer_stop(&fx->consumer);
     sim_encoder_destroy(fx->framed);
     sim_encoder_destroy(fx->plain);
-    cf_test_producer_destroy(fx->tp);
-    redisFree(fx->rc);
-    assert_int_equal(cf_broker_stop(&fx->broker), 0);
-    assert_int_equal(cf_redis_stop(&fx->redis), 0);
-    cf_test_rmtree(fx->dir);
+    cf_fleet_stop(&fx->fleet);
     free(fx);
     return 0;
 }
@@ -426,9 +335,7 @@ static void test_poison_goes_to_dead_letter_and_stream_goes_on(void **state)
 {
     struct fixture *fx = *state;
     const char garbage[] = "\x07not avro at all";
-    cf_test_producer_produce(fx->tp, TOPIC, RD_KAFKA_PARTITION_UA, "bad", 3, garbage,
-                             sizeof(garbage) - 1);
-    fx->produced++;
+    cf_fleet_produce(&fx->fleet, TOPIC, "bad", garbage, sizeof(garbage) - 1);
     upsert(fx, "bad id", 1, cf_wall_us(), NONE, NONE, NONE, NONE, "{}");
     upsert(fx, "501", 1, cf_wall_us(), NONE, NONE, NONE, NONE, "{not json");
     upsert(fx, "500", 1, cf_wall_us(), NONE, NONE, NONE, NONE, "{\"after\":\"poison\"}");
@@ -438,7 +345,7 @@ static void test_poison_goes_to_dead_letter_and_stream_goes_on(void **state)
 
     struct dlq_seen seen;
     memset(&seen, 0, sizeof(seen));
-    assert_int_equal(cf_test_consume_all(fx->broker.bootstrap, TOPIC ".dlq", 3, WAIT_MS, on_dlq,
+    assert_int_equal(cf_test_consume_all(fx->fleet.broker.bootstrap, TOPIC ".dlq", 3, 20000, on_dlq,
                                          &seen),
                      3);
     int undecodable = 0, unsafe = 0, json = 0;
@@ -459,13 +366,14 @@ static void test_metrics_and_health(void **state)
 {
     struct fixture *fx = *state;
     char body[1 << 16];
-    assert_int_equal(cf_http_get(fx->http_port, "/healthz", body, sizeof(body), 2000), 200);
-    assert_int_equal(cf_http_get(fx->http_port, "/readyz", body, sizeof(body), 2000), 200);
-    assert_int_equal(cf_http_get(fx->http_port, "/metrics", body, sizeof(body), 2000), 200);
+    int port = fx->consumer.http_port;
+    assert_int_equal(cf_http_get(port, "/healthz", body, sizeof(body), 2000), 200);
+    assert_int_equal(cf_http_get(port, "/readyz", body, sizeof(body), 2000), 200);
+    assert_int_equal(cf_http_get(port, "/metrics", body, sizeof(body), 2000), 200);
     assert_non_null(strstr(body, "cachefleet_redis_up{consumer=\"products\"} 1"));
     assert_non_null(strstr(body, "cachefleet_event_age_seconds_bucket{"));
     assert_true(cf_metric_value(body, "cachefleet_redis_round_trips_total{") >= 1);
-    assert_int_equal(cf_http_get(fx->http_port, "/nope", body, sizeof(body), 2000), 404);
+    assert_int_equal(cf_http_get(port, "/nope", body, sizeof(body), 2000), 404);
 }
 
 int main(void)
