@@ -35,7 +35,7 @@ void cf_fleet_stop(struct cf_fleet *f)
     cf_test_rmtree(f->dir);
 }
 
-void cf_consumer_start(struct cf_consumer_proc *c, struct cf_fleet *f, const char *name,
+void cf_consumer_spawn(struct cf_consumer_proc *c, struct cf_fleet *f, const char *name,
                        char *const extra_env[])
 {
     char path[PATH_MAX], brokers[PATH_MAX + 64], redis[64], http[64], schemas[PATH_MAX + 64];
@@ -64,16 +64,26 @@ void cf_consumer_start(struct cf_consumer_proc *c, struct cf_fleet *f, const cha
     char *const argv[] = {cf_test_program(prog, path, sizeof(path)), NULL};
     if (cf_proc_spawn(&c->proc, argv, env, c->log) < 0)
         fail_msg("cannot start %s", path);
+}
 
+void cf_consumer_wait_ready(struct cf_consumer_proc *c)
+{
     int64_t deadline = cf_mono_ms() + WAIT_MS;
     char body[256] = "";
     while (cf_http_get(c->http_port, "/readyz", body, sizeof(body), 1000) != 200) {
         if (cf_mono_ms() > deadline || !cf_proc_alive(&c->proc)) {
-            cf_print_log_tail(name, c->log, 4000);
-            fail_msg("%s did not become ready: %s", name, body);
+            cf_print_log_tail(c->name, c->log, 4000);
+            fail_msg("%s did not become ready: %s", c->name, body);
         }
         usleep(50000);
     }
+}
+
+void cf_consumer_start(struct cf_consumer_proc *c, struct cf_fleet *f, const char *name,
+                       char *const extra_env[])
+{
+    cf_consumer_spawn(c, f, name, extra_env);
+    cf_consumer_wait_ready(c);
 }
 
 void cf_consumer_stop(struct cf_consumer_proc *c)

@@ -45,6 +45,12 @@ void cf_fleet_stop(struct cf_fleet *f);
 void cf_consumer_start(struct cf_consumer_proc *c, struct cf_fleet *f, const char *name,
                        char *const extra_env[]);
 
+/* The two halves of cf_consumer_start(), so that several consumers join
+ * their groups at the same time. */
+void cf_consumer_spawn(struct cf_consumer_proc *c, struct cf_fleet *f, const char *name,
+                       char *const extra_env[]);
+void cf_consumer_wait_ready(struct cf_consumer_proc *c);
+
 /* SIGTERM, then expects exit 0 within 15 s (prints the log otherwise). */
 void cf_consumer_stop(struct cf_consumer_proc *c);
 
