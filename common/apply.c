@@ -294,6 +294,8 @@ fail:
 static size_t op_argc(char code)
 {
     switch (code) {
+    case CF_OP_WARM_GUARDED:
+        return 6;
     case CF_OP_WARM:
     case CF_OP_CATEGORY:
         return 5;
@@ -306,9 +308,9 @@ static size_t op_argc(char code)
     }
 }
 
-static size_t op_keys(char code)
+static size_t op_keys(const struct cf_op *op)
 {
-    return code == CF_OP_MENU ? 2 : 1;
+    return op->code == CF_OP_MENU ? 2 : op->code == CF_OP_WARM_GUARDED ? 1 + op->nguards : 1;
 }
 
 /* Formats one FCALL for the live operations ops[from..to). */
@@ -319,7 +321,7 @@ static void format_call(struct cf_apply *ap, const struct cf_plan *plan, size_t 
         const struct cf_op *op = cf_plan_op(plan, i);
         if (op->dead)
             continue;
-        nkeys += op_keys(op->code);
+        nkeys += op_keys(op);
         nargs += op_argc(op->code);
     }
     put_array(ap, 3 + nkeys + nargs);
@@ -333,6 +335,11 @@ static void format_call(struct cf_apply *ap, const struct cf_plan *plan, size_t 
         put_span(ap, plan, op->key);
         if (op->code == CF_OP_MENU)
             put_span(ap, plan, op->a);
+        for (uint32_t g = 0; op->code == CF_OP_WARM_GUARDED && g < op->nguards; g++) {
+            size_t len;
+            const char *guard = cf_plan_guard_key(plan, op, g, &len);
+            put_bulk(ap, guard, len);
+        }
     }
     put_str(ap, "1");
     put_i64(ap, ap->s.tombstone_ttl_ms);
@@ -344,6 +351,9 @@ static void format_call(struct cf_apply *ap, const struct cf_plan *plan, size_t 
         char code = op->code;
         put_bulk(ap, &code, 1);
         switch (op->code) {
+        case CF_OP_WARM_GUARDED:
+            put_u64(ap, op->nguards);
+            /* fall through */
         case CF_OP_WARM:
             put_u64(ap, op->version);
             put_i64(ap, op->ts_us);

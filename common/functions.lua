@@ -33,12 +33,21 @@ that a marker put back after a refusal gets (longer than any value's TTL
 plus the tombstone TTL), then for every operation its one-letter code
 followed by its arguments:
   W key   ver ts ttl_ms value      versioned warm
+  T key guard... n ver ts ttl_ms value
+                                   guarded warm: a W that is also refused
+                                   when one of the n guard sets (a role the
+                                   user holds) changed after ts; the key is
+                                   then invalidated as by X at that time
   D key   ver ts                   versioned invalidation (tombstone)
   X key   ts                       invalidation from another entity
   G tag   ts                       tag invalidation: members and tag deleted
   A set   member ttl_ms            index add (ttl 0: no expiry)
   R set   member                   index remove
-  F set   ts key_prefix            xinval(key_prefix .. member) per member
+  F set   ts key_prefix            invalidate key_prefix .. member for every
+                                   member (deleted, its marker's T raised to
+                                   ts, so a fill or warm from before ts is
+                                   refused), and record ts in the set's
+                                   marker {set}:v for the guarded warms (T)
   P set   key_prefix               delete key_prefix .. member per member,
                                    then the set
   C hash  id ver ts payload        category record ("" payload: deleted)
@@ -91,6 +100,26 @@ local function xinval(key, ts, tomb_ms)
     else
         redis.call('SET', vkey, '0 0 ' .. ts, 'PX', tomb_ms)
     end
+    return true
+end
+
+-- The versioned warm.  Optimistic: write the new marker and read the old
+-- one in one call; a refusal (rare) puts the old marker back.
+local function warm(key, ver, ts, ttl, value, tomb, keep)
+    local vkey = marker_key(key)
+    local old = redis.call('SET', vkey, ver .. ' ' .. ts .. ' 0', 'PX', ttl + tomb, 'GET')
+    local v, w, t
+    if old then
+        v, w, t = string.match(old, '^(%d+) (%d+) (%d+)$')
+    end
+    if v and (newer(v, ver) or newer(t, ts)) then
+        redis.call('SET', vkey, old, 'PX', keep)
+        return false
+    end
+    if t and t ~= '0' then
+        redis.call('SET', vkey, ver .. ' ' .. ts .. ' ' .. t, 'PX', ttl + tomb)
+    end
+    redis.call('SET', key, value, 'PX', ttl)
     return true
 end
 
@@ -176,23 +205,30 @@ local function apply(keys, argv)
         if op == 'W' then
             local ver, ts, ttl, value = argv[i + 1], argv[i + 2], tonumber(argv[i + 3]), argv[i + 4]
             i = i + 5
-            -- Optimistic: write the new marker and read the old one in one
-            -- call; a refusal (rare) puts the old marker back.
-            local vkey = marker_key(key)
-            local old = redis.call('SET', vkey, ver .. ' ' .. ts .. ' 0', 'PX', ttl + tomb, 'GET')
-            local v, w, t
-            if old then
-                v, w, t = string.match(old, '^(%d+) (%d+) (%d+)$')
-            end
-            if v and (newer(v, ver) or newer(t, ts)) then
-                redis.call('SET', vkey, old, 'PX', keep)
-                refused = refused + 1
-            else
-                if t and t ~= '0' then
-                    redis.call('SET', vkey, ver .. ' ' .. ts .. ' ' .. t, 'PX', ttl + tomb)
-                end
-                redis.call('SET', key, value, 'PX', ttl)
+            if warm(key, ver, ts, ttl, value, tomb, keep) then
                 applied = applied + 1
+            else
+                refused = refused + 1
+            end
+        elseif op == 'T' then
+            local n = tonumber(argv[i + 1])
+            local ver, ts, ttl, value = argv[i + 2], argv[i + 3], tonumber(argv[i + 4]), argv[i + 5]
+            i = i + 6
+            local changed = '0'
+            for j = k, k + n - 1 do
+                local g = redis.call('GET', marker_key(keys[j]))
+                if g and newer(g, changed) then
+                    changed = g
+                end
+            end
+            k = k + n
+            if newer(changed, ts) then
+                xinval(key, changed, tomb)
+                refused = refused + 1
+            elseif warm(key, ver, ts, ttl, value, tomb, keep) then
+                applied = applied + 1
+            else
+                refused = refused + 1
             end
         elseif op == 'D' then
             local ver, ts = argv[i + 1], argv[i + 2]
@@ -250,8 +286,31 @@ local function apply(keys, argv)
             local ts, prefix = argv[i + 1], argv[i + 2]
             i = i + 3
             local members = redis.call('SMEMBERS', key)
-            for j = 1, #members do
-                xinval(prefix .. members[j], ts, tomb)
+            for j = 1, #members, 512 do
+                local keys_, vkeys = {}, {}
+                for m = j, math.min(j + 511, #members) do
+                    local member_key = prefix .. members[m]
+                    keys_[#keys_ + 1] = member_key
+                    vkeys[#vkeys + 1] = marker_key(member_key)
+                end
+                local markers = redis.call('MGET', unpack(vkeys))
+                redis.call('DEL', unpack(keys_))
+                for m = 1, #vkeys do
+                    local v, w, t
+                    if markers[m] then
+                        v, w, t = string.match(markers[m], '^(%d+) (%d+) (%d+)$')
+                    end
+                    if v then
+                        redis.call('SET', vkeys[m], v .. ' ' .. w .. ' ' .. max_str(t, ts), 'PX', tomb)
+                    else
+                        redis.call('SET', vkeys[m], '0 0 ' .. ts, 'PX', tomb)
+                    end
+                end
+            end
+            local vkey = marker_key(key)
+            local cur = redis.call('GET', vkey)
+            if not cur or newer(ts, cur) then
+                redis.call('SET', vkey, ts, 'PX', tomb)
             end
             applied = applied + 1
         elseif op == 'P' then

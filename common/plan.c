@@ -164,6 +164,46 @@ void cf_plan_warm(struct cf_plan *plan, const char *kind, const char *id, size_t
     op->ttl_ms = ttl_ms;
 }
 
+void cf_plan_warm_guarded(struct cf_plan *plan, const char *kind, const char *id, size_t id_len,
+                          uint64_t version, int64_t ts_us, int64_t ttl_ms, const char *value,
+                          size_t value_len)
+{
+    cf_plan_warm(plan, kind, id, id_len, version, ts_us, ttl_ms, value, value_len);
+    struct cf_op *op = &plan->ops[plan->nops - 1];
+    op->code = CF_OP_WARM_GUARDED;
+    op->b.off = (uint32_t)plan->nbytes;
+    op->b.len = 0;
+}
+
+void cf_plan_guard(struct cf_plan *plan, const char *kind, const char *id, size_t id_len)
+{
+    assert(plan->nops > 0);
+    struct cf_op *op = &plan->ops[plan->nops - 1];
+    assert(op->code == CF_OP_WARM_GUARDED && op->b.off + op->b.len == plan->nbytes);
+    uint32_t len = (uint32_t)(plan->prefix_len + strlen(kind) + id_len);
+    char head[4];
+    memcpy(head, &len, 4);
+    put(plan, head, 4);
+    put_key(plan, kind, NULL, id, id_len);
+    op->b.len = (uint32_t)(plan->nbytes - op->b.off);
+    op->nguards++;
+}
+
+const char *cf_plan_guard_key(const struct cf_plan *plan, const struct cf_op *op, uint32_t i,
+                              size_t *len)
+{
+    const char *p = plan->bytes + op->b.off;
+    for (uint32_t j = 0;; j++) {
+        uint32_t n;
+        memcpy(&n, p, 4);
+        if (j == i) {
+            *len = n;
+            return p + 4;
+        }
+        p += 4 + n;
+    }
+}
+
 void cf_plan_invalidate(struct cf_plan *plan, const char *kind, const char *id, size_t id_len,
                         uint64_t version, int64_t ts_us)
 {
@@ -252,6 +292,7 @@ static char op_class(char code)
 {
     switch (code) {
     case CF_OP_WARM:
+    case CF_OP_WARM_GUARDED:
     case CF_OP_INVALIDATE:
         return 'V';
     case CF_OP_INDEX_ADD:

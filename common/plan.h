@@ -32,12 +32,14 @@
 /* The codes are the operation letters of functions.lua. */
 enum cf_op_code {
     CF_OP_WARM = 'W',       /* versioned set with TTL */
+    CF_OP_WARM_GUARDED = 'T', /* W, refused when a guard set changed after the event */
     CF_OP_INVALIDATE = 'D', /* versioned delete, leaves a tombstone */
     CF_OP_XINVAL = 'X',     /* delete caused by another entity, ordered by time */
     CF_OP_TAG = 'G',        /* delete every key registered under a tag, and the tag */
     CF_OP_INDEX_ADD = 'A',  /* add a member to an index set */
     CF_OP_INDEX_REM = 'R',  /* remove a member from an index set */
-    CF_OP_FANOUT = 'F',     /* X on <prefix><kind><member> for every member of a set */
+    CF_OP_FANOUT = 'F',     /* invalidate <prefix><kind><member> for every member of a set
+                             * (as X), and record the time in the set's marker (for T) */
     CF_OP_PURGE = 'P',      /* delete <prefix><kind><member> for every member, then the set */
     CF_OP_CATEGORY = 'C',   /* versioned record in the category hash */
     CF_OP_MENU = 'M',       /* rebuild a menu from the category hash */
@@ -55,7 +57,9 @@ struct cf_op {
     struct cf_span key;   /* the full key, prefix included */
     struct cf_span a;     /* W: value; A/R: member; F/P: the member key prefix;
                            * C: category id; M: the category hash key */
-    struct cf_span b;     /* C: the record payload ("" for a deleted category) */
+    struct cf_span b;     /* C: the record payload ("" for a deleted category);
+                           * T: the guard keys, each a 4-byte length then the bytes */
+    uint32_t nguards;     /* T: how many guard keys b holds */
     uint64_t version;     /* W, D, C */
     int64_t ts_us;        /* W, D, X, G, F, C: when the change happened upstream */
     int64_t ttl_ms;       /* W, A (0: no expiry), M */
@@ -84,6 +88,18 @@ void cf_plan_rollback(struct cf_plan *plan, size_t mark);
 void cf_plan_warm(struct cf_plan *plan, const char *kind, const char *id, size_t id_len,
                   uint64_t version, int64_t ts_us, int64_t ttl_ms, const char *value,
                   size_t value_len);
+/* A guarded warm: like cf_plan_warm(), and refused (the key invalidated
+ * instead) if any guard set, added with cf_plan_guard() right after, was
+ * fanned out after ts_us.  Used for a value derived from sets the entity
+ * belongs to: a user's permissions, guarded by the user's roles. */
+void cf_plan_warm_guarded(struct cf_plan *plan, const char *kind, const char *id, size_t id_len,
+                          uint64_t version, int64_t ts_us, int64_t ttl_ms, const char *value,
+                          size_t value_len);
+/* Adds the guard set <prefix><kind><id> to the guarded warm appended last. */
+void cf_plan_guard(struct cf_plan *plan, const char *kind, const char *id, size_t id_len);
+/* Guard key i of a guarded warm (into *len). */
+const char *cf_plan_guard_key(const struct cf_plan *plan, const struct cf_op *op, uint32_t i,
+                              size_t *len);
 void cf_plan_invalidate(struct cf_plan *plan, const char *kind, const char *id, size_t id_len,
                         uint64_t version, int64_t ts_us);
 void cf_plan_xinval(struct cf_plan *plan, const char *kind, const char *id, size_t id_len,
@@ -95,7 +111,11 @@ void cf_plan_index_add(struct cf_plan *plan, const char *kind, const char *id, s
                        const char *member, size_t member_len, int64_t ttl_ms);
 void cf_plan_index_remove(struct cf_plan *plan, const char *kind, const char *id, size_t id_len,
                           const char *member, size_t member_len);
-/* For every member m of the set <prefix><kind><id>: xinval <prefix><member_kind>m. */
+/* For every member m of the set <prefix><kind><id>: invalidate
+ * <prefix><member_kind>m at ts_us (as cf_plan_xinval, except that a value
+ * newer than ts_us is deleted too: a miss, never a stale read); the set's
+ * marker records ts_us, so a guarded warm of a member's key carrying an
+ * older time is refused even if the member joined the set after. */
 void cf_plan_fanout(struct cf_plan *plan, const char *kind, const char *id, size_t id_len,
                     const char *member_kind, int64_t ts_us);
 /* For every member m of the set <prefix><kind><id>: delete
@@ -112,7 +132,7 @@ void cf_plan_menu(struct cf_plan *plan, const char *kind, const char *name,
 /* --- Coalescing (runtime) --------------------------------------------------
  * Marks superseded operations dead, so several updates of one key in one
  * batch cost one write:
- *   W/D on one key: the highest version wins (the later one on a tie);
+ *   W/T/D on one key: the highest version wins (the later one on a tie);
  *   X on one key, G on one tag: one, with the latest time;
  *   A/R of one member of one set: the later one;
  *   F or P of one set: one, unless an A/R on that set came in between

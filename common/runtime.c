@@ -735,9 +735,9 @@ int cf_runtime_main(const struct cf_consumer_def *def, int argc, char **argv,
 out:
     /* Leave the group before saying so (the revocation logs its own line). */
     cf_source_destroy(rt->src);
-    rt->src = NULL;
-    if (rt->lg && status != 2)
+    if (rt->src)
         cf_log_emit(rt->lg, CF_LOG_INFO, "stopped", CF_LI("status", status), CF_LEND);
+    rt->src = NULL;
     runtime_free(rt, tables);
     return status;
 }

@@ -346,7 +346,35 @@ static void test_indexes_fanout_purge(void **state)
     expect_key(fx, ":1:perms:1", NULL);
     expect_key(fx, ":1:perms:2", NULL);
     expect_key(fx, ":1:perms:3", "[\"c\"]"); /* no longer a member */
-    expect_key(fx, "{:1:perms:1}:v", "1 100 200");
+    expect_key(fx, "{:1:cf:role:7}:v", "200");
+    expect_key(fx, "{:1:perms:1}:v", "1 100 200"); /* a fill from before t=200 is refused */
+    /* An older fan-out does not lower the set's time. */
+    cf_plan_fanout(fx->plan, "cf:role:", "7", 1, "perms:", 150);
+    apply(fx);
+    expect_key(fx, "{:1:cf:role:7}:v", "200");
+
+    /* A user's permissions computed before the role changed (t=180), applied
+     * after the fan-out (another partition): refused, the key invalidated. */
+    cf_plan_warm_guarded(fx->plan, "perms:", "1", 1, 2, 180, 60000, "[\"stale\"]", 9);
+    cf_plan_guard(fx->plan, "cf:role:", "7", 1);
+    cf_plan_guard(fx->plan, "cf:role:", "8", 1);
+    struct cf_apply_result gres = apply(fx);
+    assert_int_equal(gres.refused, 1);
+    expect_key(fx, ":1:perms:1", NULL);
+    /* Computed after it (t=250): stored.  Without guards: a plain warm. */
+    cf_plan_warm_guarded(fx->plan, "perms:", "1", 1, 3, 250, 60000, "[\"new\"]", 7);
+    cf_plan_guard(fx->plan, "cf:role:", "7", 1);
+    cf_plan_warm_guarded(fx->plan, "perms:", "2", 1, 3, 300, 60000, "[]", 2);
+    gres = apply(fx);
+    assert_int_equal(gres.applied, 2);
+    expect_key(fx, ":1:perms:1", "[\"new\"]");
+    expect_key(fx, ":1:perms:2", "[]");
+    /* The version rule still holds for a guarded warm. */
+    cf_plan_warm_guarded(fx->plan, "perms:", "1", 1, 2, 300, 60000, "[\"old\"]", 7);
+    cf_plan_guard(fx->plan, "cf:role:", "7", 1);
+    gres = apply(fx);
+    assert_int_equal(gres.refused, 1);
+    expect_key(fx, ":1:perms:1", "[\"new\"]");
 
     /* Sessions: an index with a TTL, purged on deactivation. */
     redisReply *r = redisCommand(fx->rc, "SET :1:django.contrib.sessions.cacheabc x");

@@ -55,13 +55,13 @@ static char *evolve(const char *text)
     assert_non_null(out);
     size_t pre = (size_t)(at - text);
     memcpy(out, text, pre);
-    size_t len = pre + (size_t)sprintf(out + pre, "\"cachefleet.schema_id\": 2");
+    size_t len = pre + (size_t)snprintf(out + pre, n + 512 - pre, "\"cachefleet.schema_id\": 2");
     const char *rest = at + strlen(id);
     /* the last "]" closes the envelope's fields */
     const char *last = strrchr(rest, ']');
     memcpy(out + len, rest, (size_t)(last - rest));
     len += (size_t)(last - rest);
-    len += (size_t)sprintf(out + len, "%s%s", EVOLVED_FIELD, last);
+    len += (size_t)snprintf(out + len, n + 512 - len, "%s%s", EVOLVED_FIELD, last);
     return out;
 }
 
