@@ -423,6 +423,82 @@ int sim_avro_set_string_array(avro_value_t *rec, const char *name, const char *c
     return 0;
 }
 
+int sim_avro_set_optional_string_array(avro_value_t *rec, const char *name, bool present,
+                                       const char *const *items, size_t count, char *errstr,
+                                       size_t errstr_size)
+{
+    avro_value_t f, branch, item;
+    if (field(rec, name, &f, errstr, errstr_size) < 0)
+        return -1;
+    avro_schema_t u = avro_value_get_schema(&f);
+    if (!u || !is_avro_union(u)) {
+        snprintf(errstr, errstr_size, "field %s is not a union", name);
+        return -1;
+    }
+    avro_type_t want = present ? AVRO_ARRAY : AVRO_NULL;
+    size_t n = avro_schema_union_size(u), disc = 0;
+    while (disc < n && avro_typeof(avro_schema_union_branch(u, (int)disc)) != want)
+        disc++;
+    if (disc == n) {
+        snprintf(errstr, errstr_size, "field %s has no %s branch", name,
+                 present ? "array" : "null");
+        return -1;
+    }
+    if (avro_value_set_branch(&f, (int)disc, &branch) != 0)
+        goto avro_fail;
+    if (!present) {
+        if (avro_value_set_null(&branch) != 0)
+            goto avro_fail;
+        return 0;
+    }
+    for (size_t i = 0; i < count; i++) {
+        if (avro_value_append(&branch, &item, NULL) != 0 ||
+            avro_value_set_string(&item, items[i]) != 0)
+            goto avro_fail;
+    }
+    return 0;
+
+avro_fail:
+    snprintf(errstr, errstr_size, "field %s: %s", name, avro_strerror());
+    return -1;
+}
+
+int sim_avro_set_long(avro_value_t *rec, const char *name, int64_t v, char *errstr,
+                      size_t errstr_size)
+{
+    avro_value_t f;
+    if (field(rec, name, &f, errstr, errstr_size) < 0)
+        return -1;
+    if (avro_value_set_long(&f, v) != 0) {
+        snprintf(errstr, errstr_size, "field %s: %s", name, avro_strerror());
+        return -1;
+    }
+    return 0;
+}
+
+int sim_avro_set_enum(avro_value_t *rec, const char *name, const char *symbol, char *errstr,
+                      size_t errstr_size)
+{
+    avro_value_t f;
+    if (field(rec, name, &f, errstr, errstr_size) < 0)
+        return -1;
+    avro_schema_t e = avro_value_get_schema(&f);
+    if (!e || !is_avro_enum(e)) {
+        snprintf(errstr, errstr_size, "field %s is not an enum", name);
+        return -1;
+    }
+    int index = avro_schema_enum_get_by_name(e, symbol);
+    if (index < 0) {
+        snprintf(errstr, errstr_size, "field %s has no symbol %s", name, symbol);
+        return -1;
+    }
+    if (avro_value_set_enum(&f, index) != 0) {
+        snprintf(errstr, errstr_size, "field %s: %s", name, avro_strerror());
+        return -1;
+    }
+    return 0;
+}
+
 static int set_int(avro_value_t *rec, const char *name, int32_t v, char *errstr, size_t errstr_size)
 {
     avro_value_t f;
@@ -473,6 +549,11 @@ int sim_encode_product_event(struct sim_encoder *enc, const struct shop_event *e
                              const void **data, size_t *len, char *errstr, size_t errstr_size)
 {
     avro_value_t b;
+    if (ev->topic != SHOP_TOPIC_PRODUCTS) {
+        snprintf(errstr, errstr_size, "%s is an event of %s, not of products",
+                 shop_event_type_name(ev->type), shop_topic_name(ev->topic));
+        return -1;
+    }
     if (sim_encoder_begin(enc, ev->event_id, ev->version, ev->occurred_at,
                           shop_event_type_name(ev->type), &b, errstr, errstr_size) < 0)
         return -1;
@@ -522,4 +603,191 @@ int sim_encode_product_event(struct sim_encoder *enc, const struct shop_event *e
     if (rc < 0)
         return -1;
     return sim_encoder_finish(enc, data, len, errstr, errstr_size);
+}
+
+/* ------------------------------------------------------------------------
+ * The other topics (schemas/carts.avsc, orders.avsc, access.avsc, stock.avsc)
+ * ------------------------------------------------------------------------ */
+
+/* Starts ev with enc after checking it belongs to topic. */
+static int begin_topic(struct sim_encoder *enc, const struct shop_event *ev, enum shop_topic topic,
+                       avro_value_t *body, char *errstr, size_t errstr_size)
+{
+    if (ev->topic != topic) {
+        snprintf(errstr, errstr_size, "%s is an event of %s, not of %s",
+                 shop_event_type_name(ev->type), shop_topic_name(ev->topic),
+                 shop_topic_name(topic));
+        return -1;
+    }
+    return sim_encoder_begin(enc, ev->event_id, ev->version, ev->occurred_at,
+                             shop_event_type_name(ev->type), body, errstr, errstr_size);
+}
+
+static const char *optional(bool present, const char *s)
+{
+    return present ? s : NULL;
+}
+
+int sim_encode_cart_event(struct sim_encoder *enc, const struct shop_event *ev, const void **data,
+                          size_t *len, char *errstr, size_t errstr_size)
+{
+    avro_value_t b;
+    if (begin_topic(enc, ev, SHOP_TOPIC_CARTS, &b, errstr, errstr_size) < 0)
+        return -1;
+    /* The model builds the JSON only for carts it hands out. */
+    const char *cart = ev->cart;
+    if (ev->type != SHOP_CART_DELETED && !cart) {
+        snprintf(errstr, errstr_size, "%s of cart %s has no cart JSON",
+                 shop_event_type_name(ev->type), ev->key);
+        return -1;
+    }
+    int rc = 0;
+    switch (ev->type) {
+    case SHOP_CART_UPDATED:
+        rc = sim_avro_set_string(&b, "cart_id", ev->key, errstr, errstr_size);
+        rc = rc ? rc
+                : sim_avro_set_optional_string(&b, "user_id", optional(ev->has_user, ev->user_id),
+                                               strlen(ev->user_id), errstr, errstr_size);
+        rc = rc ? rc
+                : sim_avro_set_enum(&b, "change", shop_cart_change_symbol(ev->cart_change), errstr,
+                                    errstr_size);
+        rc = rc ? rc : sim_avro_set_string(&b, "cart", cart, errstr, errstr_size);
+        break;
+    case SHOP_CART_DELETED:
+        rc = sim_avro_set_string(&b, "cart_id", ev->key, errstr, errstr_size);
+        break;
+    case SHOP_CART_MERGED:
+        rc = sim_avro_set_string(&b, "source_cart_id", ev->source_cart_id, errstr, errstr_size);
+        rc = rc ? rc : sim_avro_set_string(&b, "target_cart_id", ev->key, errstr, errstr_size);
+        rc = rc ? rc
+                : sim_avro_set_optional_string(&b, "user_id", optional(ev->has_user, ev->user_id),
+                                               strlen(ev->user_id), errstr, errstr_size);
+        rc = rc ? rc : sim_avro_set_string(&b, "cart", cart, errstr, errstr_size);
+        break;
+    default:
+        snprintf(errstr, errstr_size, "unknown cart event type %d", (int)ev->type);
+        return -1;
+    }
+    if (rc < 0)
+        return -1;
+    return sim_encoder_finish(enc, data, len, errstr, errstr_size);
+}
+
+int sim_encode_order_event(struct sim_encoder *enc, const struct shop_event *ev, const void **data,
+                           size_t *len, char *errstr, size_t errstr_size)
+{
+    avro_value_t b;
+    if (begin_topic(enc, ev, SHOP_TOPIC_ORDERS, &b, errstr, errstr_size) < 0)
+        return -1;
+    if (ev->type != SHOP_ORDER_COMPLETED) {
+        snprintf(errstr, errstr_size, "unknown order event type %d", (int)ev->type);
+        return -1;
+    }
+    int rc = sim_avro_set_string(&b, "order_id", ev->key, errstr, errstr_size);
+    rc = rc ? rc : sim_avro_set_string(&b, "cart_id", ev->cart_id, errstr, errstr_size);
+    rc = rc ? rc
+            : sim_avro_set_optional_string(&b, "user_id", optional(ev->has_user, ev->user_id),
+                                           strlen(ev->user_id), errstr, errstr_size);
+    rc = rc ? rc : sim_avro_set_string(&b, "total", ev->total, errstr, errstr_size);
+    rc = rc ? rc : sim_avro_set_string(&b, "currency", ev->currency, errstr, errstr_size);
+    if (rc < 0)
+        return -1;
+    return sim_encoder_finish(enc, data, len, errstr, errstr_size);
+}
+
+static int set_names(avro_value_t *rec, const char *name, const struct shop_name_list *list,
+                     char *errstr, size_t errstr_size)
+{
+    return sim_avro_set_string_array(rec, name, list->names, list->count, errstr, errstr_size);
+}
+
+int sim_encode_access_event(struct sim_encoder *enc, const struct shop_event *ev, const void **data,
+                            size_t *len, char *errstr, size_t errstr_size)
+{
+    avro_value_t b;
+    if (begin_topic(enc, ev, SHOP_TOPIC_ACCESS, &b, errstr, errstr_size) < 0)
+        return -1;
+    int rc = 0;
+    switch (ev->type) {
+    case SHOP_USER_ROLES_CHANGED:
+        rc = sim_avro_set_string(&b, "user_id", ev->key, errstr, errstr_size);
+        rc = rc ? rc : set_names(&b, "roles_before", &ev->roles_before, errstr, errstr_size);
+        rc = rc ? rc : set_names(&b, "roles_after", &ev->roles_after, errstr, errstr_size);
+        rc = rc ? rc
+                : sim_avro_set_optional_string_array(&b, "permissions", ev->has_permissions,
+                                                     ev->permissions.names, ev->permissions.count,
+                                                     errstr, errstr_size);
+        break;
+    case SHOP_ROLE_PERMISSIONS_CHANGED:
+        rc = sim_avro_set_string(&b, "role_id", ev->key, errstr, errstr_size);
+        rc = rc ? rc : set_names(&b, "permissions", &ev->permissions, errstr, errstr_size);
+        break;
+    case SHOP_USER_LOGGED_IN:
+    case SHOP_USER_LOGGED_OUT:
+        rc = sim_avro_set_string(&b, "user_id", ev->key, errstr, errstr_size);
+        rc = rc ? rc : sim_avro_set_string(&b, "session_key", ev->session_key, errstr, errstr_size);
+        break;
+    case SHOP_USER_LOGGED_OUT_EVERYWHERE:
+    case SHOP_USER_PASSWORD_CHANGED:
+    case SHOP_USER_DEACTIVATED:
+        rc = sim_avro_set_string(&b, "user_id", ev->key, errstr, errstr_size);
+        break;
+    default:
+        snprintf(errstr, errstr_size, "unknown access event type %d", (int)ev->type);
+        return -1;
+    }
+    if (rc < 0)
+        return -1;
+    return sim_encoder_finish(enc, data, len, errstr, errstr_size);
+}
+
+int sim_encode_stock_event(struct sim_encoder *enc, const struct shop_event *ev, const void **data,
+                           size_t *len, char *errstr, size_t errstr_size)
+{
+    avro_value_t b;
+    if (begin_topic(enc, ev, SHOP_TOPIC_STOCK, &b, errstr, errstr_size) < 0)
+        return -1;
+    if (ev->type != SHOP_STOCK_MOVED) {
+        snprintf(errstr, errstr_size, "unknown stock event type %d", (int)ev->type);
+        return -1;
+    }
+    int rc = sim_avro_set_string(&b, "sku", ev->key, errstr, errstr_size);
+    rc = rc ? rc : sim_avro_set_string(&b, "product_id", ev->product_id, errstr, errstr_size);
+    rc =
+        rc ? rc
+           : sim_avro_set_enum(&b, "kind", shop_movement_symbol(ev->movement), errstr, errstr_size);
+    rc = rc ? rc : sim_avro_set_long(&b, "quantity_delta", ev->quantity_delta, errstr, errstr_size);
+    rc = rc ? rc : sim_avro_set_long(&b, "on_hand", ev->on_hand, errstr, errstr_size);
+    if (rc < 0)
+        return -1;
+    return sim_encoder_finish(enc, data, len, errstr, errstr_size);
+}
+
+int sim_encode_event(struct sim_encoder *enc, const struct shop_event *ev, const void **data,
+                     size_t *len, char *errstr, size_t errstr_size)
+{
+    switch (ev->topic) {
+    case SHOP_TOPIC_PRODUCTS:
+        return sim_encode_product_event(enc, ev, data, len, errstr, errstr_size);
+    case SHOP_TOPIC_CARTS:
+        return sim_encode_cart_event(enc, ev, data, len, errstr, errstr_size);
+    case SHOP_TOPIC_ORDERS:
+        return sim_encode_order_event(enc, ev, data, len, errstr, errstr_size);
+    case SHOP_TOPIC_ACCESS:
+        return sim_encode_access_event(enc, ev, data, len, errstr, errstr_size);
+    case SHOP_TOPIC_STOCK:
+        return sim_encode_stock_event(enc, ev, data, len, errstr, errstr_size);
+    case SHOP_TOPIC_COUNT:
+        break;
+    }
+    snprintf(errstr, errstr_size, "unknown topic %d", (int)ev->topic);
+    return -1;
+}
+
+const char *sim_topic_schema_file(enum shop_topic topic)
+{
+    static const char *const files[SHOP_TOPIC_COUNT] = {
+        "products.avsc", "carts.avsc", "orders.avsc", "access.avsc", "stock.avsc",
+    };
+    return topic < SHOP_TOPIC_COUNT ? files[topic] : "unknown.avsc";
 }

@@ -1,5 +1,5 @@
 /* encode.h - Avro encoding of the simulator's events: schema files, the
- * reused value, Confluent or plain framing, and the products mapping.
+ * reused value, Confluent or plain framing, and one mapping per topic.
  *
  * What it owns: reading a schema file of the schemas directory (the Avro
  * schema and its "cachefleet.schema_id" property), one reusable Avro value
@@ -27,6 +27,7 @@
 #define CF_SIM_ENCODE_H
 
 #include <avro.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -87,14 +88,47 @@ int sim_avro_set_optional_string(avro_value_t *rec, const char *name, const char
                                  char *errstr, size_t errstr_size);
 int sim_avro_set_string_array(avro_value_t *rec, const char *name, const char *const *items,
                               size_t count, char *errstr, size_t errstr_size);
+/* A ["null", {"type":"array","items":"string"}] union: present false
+ * selects null (items and count are then ignored). */
+int sim_avro_set_optional_string_array(avro_value_t *rec, const char *name, bool present,
+                                       const char *const *items, size_t count, char *errstr,
+                                       size_t errstr_size);
+int sim_avro_set_long(avro_value_t *rec, const char *name, int64_t v, char *errstr,
+                      size_t errstr_size);
+/* An enum field: symbol must be one of its symbols. */
+int sim_avro_set_enum(avro_value_t *rec, const char *name, const char *symbol, char *errstr,
+                      size_t errstr_size);
 
 /* ------------------------------------------------------------------------
  * Topic mappings
  * ------------------------------------------------------------------------ */
 
-/* Fills and serialises a shop.products event (schemas/products.avsc).
- * Returns 0, or -1 with errstr. */
+/* Each fills and serialises one event of its topic with an encoder made
+ * from that topic's schema: *data / *len as with sim_encoder_finish().
+ * Returns 0, or -1 with errstr (an event of another topic included). */
+
+/* shop.products (schemas/products.avsc). */
 int sim_encode_product_event(struct sim_encoder *enc, const struct shop_event *ev,
                              const void **data, size_t *len, char *errstr, size_t errstr_size);
+/* shop.carts (schemas/carts.avsc). */
+int sim_encode_cart_event(struct sim_encoder *enc, const struct shop_event *ev, const void **data,
+                          size_t *len, char *errstr, size_t errstr_size);
+/* shop.orders (schemas/orders.avsc). */
+int sim_encode_order_event(struct sim_encoder *enc, const struct shop_event *ev, const void **data,
+                           size_t *len, char *errstr, size_t errstr_size);
+/* shop.access (schemas/access.avsc). */
+int sim_encode_access_event(struct sim_encoder *enc, const struct shop_event *ev, const void **data,
+                            size_t *len, char *errstr, size_t errstr_size);
+/* shop.stock (schemas/stock.avsc). */
+int sim_encode_stock_event(struct sim_encoder *enc, const struct shop_event *ev, const void **data,
+                           size_t *len, char *errstr, size_t errstr_size);
+
+/* Any topic: the mapping of ev->topic (enc must be made from that topic's
+ * schema). */
+int sim_encode_event(struct sim_encoder *enc, const struct shop_event *ev, const void **data,
+                     size_t *len, char *errstr, size_t errstr_size);
+
+/* The schema file of a topic in the schemas directory ("carts.avsc"). */
+const char *sim_topic_schema_file(enum shop_topic topic);
 
 #endif

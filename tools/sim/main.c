@@ -2,14 +2,16 @@
  *
  * What it owns: flags, the run loop (generate, encode, produce, log),
  * pacing, progress, the exit summary, and signals.  What it does not: the
- * shop (shop.c), Avro (encode.c), Kafka (producer.c), the event log
- * (eventlog.c).
+ * shop (shop.c and its modules), Avro (encode.c), Kafka (producer.c), the
+ * event log (eventlog.c).
  *
  * DESIGN
- * One thread.  The loop takes the model's next event, encodes it, produces
- * it (retrying while librdkafka's queue is full), then writes its event-log
- * line.  The initial sync goes out as fast as the broker takes it, like a
- * catalog import; the changes after it are paced by --rate against an
+ * One thread.  The loop takes the model's next event (of any topic handed
+ * out: --topics), encodes it with its topic's encoder, produces it to its
+ * topic (retrying while librdkafka's queue is full) with the entity id as
+ * the key, then writes its event-log line.  The initial sync goes out as
+ * fast as the broker takes it, like a catalog import; the changes after it
+ * (of every topic together) are paced by --rate against an
  * absolute schedule (change k is due at start + k / rate), sleeping with
  * clock_nanosleep(TIMER_ABSTIME) for at least 1 ms at a time, so high
  * rates go out in small bursts and the average stays exact however late a
@@ -49,6 +51,7 @@
 #define MAX_RATE             10000000ULL
 #define MAX_CATEGORIES       100000ULL
 #define MAX_PRODUCTS         10000000ULL
+#define MAX_USERS            10000000ULL
 
 static volatile sig_atomic_t stop_requested = 0;
 
@@ -62,13 +65,15 @@ struct options {
     const char *brokers;
     const char *brokers_file;
     const char *schemas;
-    const char *products_topic;
+    const char *topic_names[SHOP_TOPIC_COUNT]; /* Kafka topics */
+    uint32_t topics;                           /* SHOP_TOPIC_BIT()s handed out */
     const char *log_events;
     uint64_t seed;
     uint64_t events; /* 0: until stopped */
     uint64_t rate;   /* 0: as fast as possible */
     uint64_t categories;
     uint64_t products;
+    uint64_t users;
     enum sim_framing framing;
     bool initial;
     bool progress;
@@ -86,23 +91,33 @@ static void usage(FILE *out)
         "  --brokers-file PATH   read the bootstrap servers from the first line of PATH\n"
         "                        (waits up to 10 s for it to appear)\n"
         "  --schemas DIR         folder of the .avsc files (default: schemas)\n"
+        "  --topics LIST         the topics to play, comma-separated, of products, carts,\n"
+        "                        orders, access, stock (default: all five); the shop also\n"
+        "                        runs, unseen, what they depend on\n"
         "  --products-topic NAME topic of product and category events (default: shop.products)\n"
+        "  --carts-topic NAME    topic of cart events (default: shop.carts)\n"
+        "  --orders-topic NAME   topic of order events (default: shop.orders)\n"
+        "  --access-topic NAME   topic of user, role and session events (default: shop.access)\n"
+        "  --stock-topic NAME    topic of stock movements (default: shop.stock)\n"
         "  --seed N              seed of the shop and its changes (default: 1)\n"
-        "  --events N            changes after the initial sync; 0: until SIGINT/SIGTERM\n"
-        "                        (default: 0)\n"
+        "  --events N            changes after the initial sync, of all topics together;\n"
+        "                        0: until SIGINT/SIGTERM (default: 0)\n"
         "  --rate N              changes per second; 0: as fast as possible (default: 100)\n"
         "  --categories N        categories in the initial tree (default: 60)\n"
         "  --products N          products in the initial catalog (default: 5000)\n"
+        "  --users N             users at the start (default: 2000)\n"
         "  --framing MODE        confluent (0x00, schema id, datum) or plain (default: confluent)\n"
-        "  --no-initial          skip the initial sync of every category and product\n"
+        "  --no-initial          skip the initial sync (categories, products, SKUs' stock,\n"
+        "                        roles, users)\n"
         "  --log-events PATH     write every produced event as one JSON line (\"-\": stdout,\n"
         "                        where the summary line follows the events)\n"
         "  --progress            show a progress line on stderr\n"
         "  --quiet               log warnings and errors only\n"
         "  --help                show this help\n"
         "\n"
-        "Prints a JSON summary on stdout at exit.  Exit status: 0 all delivered,\n"
-        "1 a delivery failed or a runtime error, 2 bad flags.\n");
+        "Prints a JSON summary on stdout at exit (totals, and per topic its Kafka topic,\n"
+        "events and deliveries).  Each event's key is its entity's id.\n"
+        "Exit status: 0 all delivered, 1 a delivery failed or a runtime error, 2 bad flags.\n");
 }
 
 /* Parses a decimal unsigned integer in [min, max] for flag. */
@@ -128,12 +143,19 @@ static int parse_options(int argc, char **argv, struct options *o)
         OPT_BROKERS = 256,
         OPT_BROKERS_FILE,
         OPT_SCHEMAS,
+        OPT_TOPICS,
+        /* One per topic, in enum shop_topic order. */
         OPT_PRODUCTS_TOPIC,
+        OPT_CARTS_TOPIC,
+        OPT_ORDERS_TOPIC,
+        OPT_ACCESS_TOPIC,
+        OPT_STOCK_TOPIC,
         OPT_SEED,
         OPT_EVENTS,
         OPT_RATE,
         OPT_CATEGORIES,
         OPT_PRODUCTS,
+        OPT_USERS,
         OPT_FRAMING,
         OPT_NO_INITIAL,
         OPT_LOG_EVENTS,
@@ -145,12 +167,18 @@ static int parse_options(int argc, char **argv, struct options *o)
         {"brokers", required_argument, NULL, OPT_BROKERS},
         {"brokers-file", required_argument, NULL, OPT_BROKERS_FILE},
         {"schemas", required_argument, NULL, OPT_SCHEMAS},
+        {"topics", required_argument, NULL, OPT_TOPICS},
         {"products-topic", required_argument, NULL, OPT_PRODUCTS_TOPIC},
+        {"carts-topic", required_argument, NULL, OPT_CARTS_TOPIC},
+        {"orders-topic", required_argument, NULL, OPT_ORDERS_TOPIC},
+        {"access-topic", required_argument, NULL, OPT_ACCESS_TOPIC},
+        {"stock-topic", required_argument, NULL, OPT_STOCK_TOPIC},
         {"seed", required_argument, NULL, OPT_SEED},
         {"events", required_argument, NULL, OPT_EVENTS},
         {"rate", required_argument, NULL, OPT_RATE},
         {"categories", required_argument, NULL, OPT_CATEGORIES},
         {"products", required_argument, NULL, OPT_PRODUCTS},
+        {"users", required_argument, NULL, OPT_USERS},
         {"framing", required_argument, NULL, OPT_FRAMING},
         {"no-initial", no_argument, NULL, OPT_NO_INITIAL},
         {"log-events", required_argument, NULL, OPT_LOG_EVENTS},
@@ -161,15 +189,18 @@ static int parse_options(int argc, char **argv, struct options *o)
     };
     *o = (struct options){
         .schemas = "schemas",
-        .products_topic = "shop.products",
+        .topic_names = {"shop.products", "shop.carts", "shop.orders", "shop.access", "shop.stock"},
+        .topics = SHOP_TOPICS_ALL,
         .seed = 1,
         .events = 0,
         .rate = 100,
         .categories = 60,
         .products = 5000,
+        .users = SHOP_DEFAULT_USERS,
         .framing = SIM_FRAMING_CONFLUENT,
         .initial = true,
     };
+    char why[256];
     int c;
     opterr = 0;
     /* A leading ':' makes a missing value come back as ':' rather than '?'. */
@@ -184,8 +215,18 @@ static int parse_options(int argc, char **argv, struct options *o)
         case OPT_SCHEMAS:
             o->schemas = optarg;
             break;
+        case OPT_TOPICS:
+            if (shop_topics_parse(optarg, &o->topics, why, sizeof(why)) < 0) {
+                fprintf(stderr, PROGRAM ": --topics: %s\n", why);
+                return -1;
+            }
+            break;
         case OPT_PRODUCTS_TOPIC:
-            o->products_topic = optarg;
+        case OPT_CARTS_TOPIC:
+        case OPT_ORDERS_TOPIC:
+        case OPT_ACCESS_TOPIC:
+        case OPT_STOCK_TOPIC:
+            o->topic_names[c - OPT_PRODUCTS_TOPIC] = optarg;
             break;
         case OPT_SEED:
             if (parse_u64("--seed", optarg, 0, UINT64_MAX, &o->seed) < 0)
@@ -205,6 +246,10 @@ static int parse_options(int argc, char **argv, struct options *o)
             break;
         case OPT_PRODUCTS:
             if (parse_u64("--products", optarg, 0, MAX_PRODUCTS, &o->products) < 0)
+                return -1;
+            break;
+        case OPT_USERS:
+            if (parse_u64("--users", optarg, 1, MAX_USERS, &o->users) < 0)
                 return -1;
             break;
         case OPT_FRAMING:
@@ -247,8 +292,27 @@ static int parse_options(int argc, char **argv, struct options *o)
         fprintf(stderr, PROGRAM ": --brokers: empty\n");
         return -1;
     }
-    if (!*o->products_topic) {
-        fprintf(stderr, PROGRAM ": --products-topic: empty\n");
+    for (int t = 0; t < SHOP_TOPIC_COUNT; t++) {
+        if (!*o->topic_names[t]) {
+            fprintf(stderr, PROGRAM ": --%s-topic: empty\n", shop_topic_name((enum shop_topic)t));
+            return -1;
+        }
+        for (int u = 0; u < t; u++) {
+            if ((o->topics & SHOP_TOPIC_BIT(t)) && (o->topics & SHOP_TOPIC_BIT(u)) &&
+                strcmp(o->topic_names[t], o->topic_names[u]) == 0) {
+                fprintf(stderr, PROGRAM ": --%s-topic and --%s-topic are both %s\n",
+                        shop_topic_name((enum shop_topic)u), shop_topic_name((enum shop_topic)t),
+                        o->topic_names[t]);
+                return -1;
+            }
+        }
+    }
+    uint32_t sellers = SHOP_TOPIC_BIT(SHOP_TOPIC_CARTS) | SHOP_TOPIC_BIT(SHOP_TOPIC_ORDERS) |
+                       SHOP_TOPIC_BIT(SHOP_TOPIC_STOCK);
+    if (o->products == 0 && (o->topics & sellers) &&
+        !(o->topics & SHOP_TOPIC_BIT(SHOP_TOPIC_PRODUCTS))) {
+        fprintf(stderr, PROGRAM ": --products 0: carts, orders and stock need products to sell "
+                                "when products is not one of the --topics\n");
         return -1;
     }
     return 0;
@@ -325,6 +389,8 @@ struct run {
     uint64_t changes; /* of which changes */
     uint64_t by_type[SHOP_EVENT_TYPE_COUNT];
     uint64_t by_change[SHOP_CHANGE_COUNT];
+    uint64_t topic_events[SHOP_TOPIC_COUNT];
+    uint64_t topic_initial[SHOP_TOPIC_COUNT];
     int64_t start_ns;
     int64_t last_progress_ns;
     uint64_t last_progress_events;
@@ -351,15 +417,43 @@ static void show_progress(struct run *run, struct sim_producer *producer, int64_
     run->progress_shown = true;
 }
 
-static int print_summary(const struct run *run, struct sim_producer *producer, int64_t end_ns)
+/* The summary's "topics": per topic handed out, its Kafka topic, events
+ * produced (initial sync and changes) and the producer's delivery counts. */
+static json_t *topics_summary(const struct run *run, const struct options *o,
+                              struct sim_producer *producer, const int *handles)
+{
+    json_t *topics = json_object();
+    if (!topics)
+        return NULL;
+    for (int t = 0; t < SHOP_TOPIC_COUNT; t++) {
+        if (!(o->topics & SHOP_TOPIC_BIT(t)))
+            continue;
+        struct sim_producer_stats ts;
+        sim_producer_get_topic_stats(producer, handles[t], &ts);
+        json_t *one = json_pack(
+            "{s:s,s:I,s:I,s:I,s:I,s:I}", "topic", o->topic_names[t], "events",
+            (json_int_t)run->topic_events[t], "initial", (json_int_t)run->topic_initial[t],
+            "changes", (json_int_t)(run->topic_events[t] - run->topic_initial[t]), "delivered",
+            (json_int_t)ts.delivered, "failed", (json_int_t)ts.failed);
+        if (json_object_set_new(topics, shop_topic_name((enum shop_topic)t), one) < 0) {
+            json_decref(topics);
+            return NULL;
+        }
+    }
+    return topics;
+}
+
+static int print_summary(const struct run *run, const struct options *o,
+                         struct sim_producer *producer, const int *handles, int64_t end_ns)
 {
     struct sim_producer_stats st;
     sim_producer_get_stats(producer, &st);
     double seconds = (double)(end_ns - run->start_ns) / 1e9;
     json_t *by_type = json_object(), *by_change = json_object(), *root = NULL;
+    json_t *topics = topics_summary(run, o, producer, handles);
     char *text = NULL;
     int rc = -1;
-    if (!by_type || !by_change)
+    if (!by_type || !by_change || !topics)
         goto fail;
     for (int t = 0; t < SHOP_EVENT_TYPE_COUNT; t++) {
         if (run->by_type[t] &&
@@ -373,9 +467,9 @@ static int print_summary(const struct run *run, struct sim_producer *producer, i
                                 json_integer((json_int_t)run->by_change[c])) < 0)
             goto fail;
     }
-    root = json_pack("{s:I,s:I,s:I,s:O,s:O,s:I,s:I,s:f,s:f}", "events", (json_int_t)run->events,
+    root = json_pack("{s:I,s:I,s:I,s:O,s:O,s:O,s:I,s:I,s:f,s:f}", "events", (json_int_t)run->events,
                      "initial", (json_int_t)run->initial, "changes", (json_int_t)run->changes,
-                     "by_type", by_type, "by_change", by_change, "delivered",
+                     "topics", topics, "by_type", by_type, "by_change", by_change, "delivered",
                      (json_int_t)st.delivered, "failed", (json_int_t)st.failed, "seconds", seconds,
                      "rate", seconds > 0 ? (double)run->events / seconds : 0.0);
     if (!root)
@@ -390,6 +484,7 @@ static int print_summary(const struct run *run, struct sim_producer *producer, i
 fail:
     free(text);
     json_decref(root);
+    json_decref(topics);
     json_decref(by_type);
     json_decref(by_change);
     return rc;
@@ -425,7 +520,8 @@ int main(int argc, char **argv)
     int exit_code = 1;
     struct cf_log *lg = NULL;
     struct shop *shop = NULL;
-    struct sim_encoder *enc = NULL;
+    struct sim_encoder *enc[SHOP_TOPIC_COUNT] = {NULL};
+    int handles[SHOP_TOPIC_COUNT]; /* producer topic handles, -1: not handed out */
     struct sim_producer *producer = NULL;
     struct sim_eventlog *evlog = NULL;
     struct run run;
@@ -443,22 +539,32 @@ int main(int argc, char **argv)
         goto done;
     }
 
+    for (int t = 0; t < SHOP_TOPIC_COUNT; t++)
+        handles[t] = -1;
     struct shop_config cfg = {
         .seed = o.seed,
         .categories = (uint32_t)o.categories,
         .products = (uint32_t)o.products,
         .initial_sync = o.initial,
+        .topics = o.topics,
+        .users = (uint32_t)o.users,
     };
     shop = shop_new(&cfg, errstr, sizeof(errstr));
     if (!shop) {
         cf_log_emit(lg, CF_LOG_ERROR, "cannot build the shop", CF_LS("error", errstr), CF_LEND);
         goto done;
     }
-    enc = sim_encoder_new(o.schemas, "products.avsc", o.framing, errstr, sizeof(errstr));
-    if (!enc) {
-        cf_log_emit(lg, CF_LOG_ERROR, "cannot load the schema", CF_LS("error", errstr), CF_LEND);
-        exit_code = 2;
-        goto done;
+    for (int t = 0; t < SHOP_TOPIC_COUNT; t++) {
+        if (!(o.topics & SHOP_TOPIC_BIT(t)))
+            continue;
+        enc[t] = sim_encoder_new(o.schemas, sim_topic_schema_file((enum shop_topic)t), o.framing,
+                                 errstr, sizeof(errstr));
+        if (!enc[t]) {
+            cf_log_emit(lg, CF_LOG_ERROR, "cannot load the schema", CF_LS("error", errstr),
+                        CF_LEND);
+            exit_code = 2;
+            goto done;
+        }
     }
     if (o.log_events) {
         evlog = sim_eventlog_open(o.log_events, errstr, sizeof(errstr));
@@ -475,16 +581,28 @@ int main(int argc, char **argv)
                     CF_LEND);
         goto done;
     }
-    int topic =
-        sim_producer_topic(producer, o.products_topic, METADATA_TIMEOUT_MS, errstr, sizeof(errstr));
-    if (topic < 0) {
-        cf_log_emit(lg, CF_LOG_ERROR, "cannot use the topic", CF_LS("error", errstr), CF_LEND);
-        goto done;
+    char topic_list[1024] = "";
+    size_t used = 0;
+    for (int t = 0; t < SHOP_TOPIC_COUNT; t++) {
+        if (!(o.topics & SHOP_TOPIC_BIT(t)))
+            continue;
+        handles[t] = sim_producer_topic(producer, o.topic_names[t], METADATA_TIMEOUT_MS, errstr,
+                                        sizeof(errstr));
+        if (handles[t] < 0) {
+            cf_log_emit(lg, CF_LOG_ERROR, "cannot use the topic", CF_LS("topic", o.topic_names[t]),
+                        CF_LS("error", errstr), CF_LEND);
+            goto done;
+        }
+        int n = snprintf(topic_list + used, sizeof(topic_list) - used, "%s%s", used ? "," : "",
+                         o.topic_names[t]);
+        if (n > 0 && (size_t)n < sizeof(topic_list) - used)
+            used += (size_t)n;
     }
     cf_log_emit(
-        lg, CF_LOG_INFO, "simulating", CF_LS("brokers", brokers), CF_LS("topic", o.products_topic),
+        lg, CF_LOG_INFO, "simulating", CF_LS("brokers", brokers), CF_LS("topics", topic_list),
         CF_LU("seed", o.seed), CF_LU("categories", o.categories), CF_LU("products", o.products),
-        CF_LU("events", o.events), CF_LU("rate", o.rate), CF_LB("initial_sync", o.initial),
+        CF_LU("users", o.users), CF_LU("events", o.events), CF_LU("rate", o.rate),
+        CF_LB("initial_sync", o.initial),
         CF_LS("framing", o.framing == SIM_FRAMING_CONFLUENT ? "confluent" : "plain"), CF_LEND);
 
     run.progress_tty = isatty(STDERR_FILENO);
@@ -524,13 +642,15 @@ int main(int argc, char **argv)
 
         const struct shop_event *ev;
         if (shop_next(shop, wall_us(), &ev) < 0) {
-            cf_log_emit(lg, CF_LOG_ERROR, "out of memory in the shop model", CF_LEND);
+            cf_log_emit(lg, CF_LOG_ERROR,
+                        "the shop model failed (out of memory, or nothing left to change)",
+                        CF_LEND);
             failed = true;
             break;
         }
         const void *data;
         size_t len;
-        if (sim_encode_product_event(enc, ev, &data, &len, errstr, sizeof(errstr)) < 0) {
+        if (sim_encode_event(enc[ev->topic], ev, &data, &len, errstr, sizeof(errstr)) < 0) {
             cf_log_emit(lg, CF_LOG_ERROR, "cannot encode an event", CF_LS("error", errstr),
                         CF_LS("type", shop_event_type_name(ev->type)), CF_LS("key", ev->key),
                         CF_LEND);
@@ -538,14 +658,15 @@ int main(int argc, char **argv)
             break;
         }
         int32_t partition;
-        if (sim_producer_send(producer, topic, ev->key, strlen(ev->key), data, len, &partition,
-                              &stop_requested, errstr, sizeof(errstr)) < 0) {
+        if (sim_producer_send(producer, handles[ev->topic], ev->key, strlen(ev->key), data, len,
+                              &partition, &stop_requested, errstr, sizeof(errstr)) < 0) {
             cf_log_emit(lg, CF_LOG_ERROR, "cannot produce", CF_LS("error", errstr), CF_LEND);
             failed = true;
             break;
         }
-        if (evlog && sim_eventlog_write(evlog, o.products_topic, ev->key, partition,
-                                        sim_encoder_value(enc), errstr, sizeof(errstr)) < 0) {
+        if (evlog &&
+            sim_eventlog_write(evlog, o.topic_names[ev->topic], ev->key, partition,
+                               sim_encoder_value(enc[ev->topic]), errstr, sizeof(errstr)) < 0) {
             cf_log_emit(lg, CF_LOG_ERROR, "cannot write the event log", CF_LS("error", errstr),
                         CF_LEND);
             failed = true;
@@ -558,6 +679,9 @@ int main(int argc, char **argv)
             run.changes++;
         run.by_type[ev->type]++;
         run.by_change[ev->change]++;
+        run.topic_events[ev->topic]++;
+        if (ev->initial)
+            run.topic_initial[ev->topic]++;
         if ((run.events & 63) == 0)
             sim_producer_poll(producer, 0);
     }
@@ -578,7 +702,7 @@ int main(int argc, char **argv)
     evlog = NULL; /* closed */
     struct sim_producer_stats st;
     sim_producer_get_stats(producer, &st);
-    if (print_summary(&run, producer, end_ns) < 0)
+    if (print_summary(&run, &o, producer, handles, end_ns) < 0)
         failed = true;
     if (st.failed > 0 || left > 0)
         failed = true;
@@ -588,7 +712,8 @@ done:
     if (evlog)
         sim_eventlog_close(evlog, errstr, sizeof(errstr));
     sim_producer_destroy(producer);
-    sim_encoder_destroy(enc);
+    for (int t = 0; t < SHOP_TOPIC_COUNT; t++)
+        sim_encoder_destroy(enc[t]);
     shop_destroy(shop);
     cf_log_destroy(lg);
     return exit_code;

@@ -20,6 +20,7 @@
 struct topic {
     rd_kafka_topic_t *rkt;
     int32_t partitions; /* 0: unknown, librdkafka partitions */
+    struct sim_producer_stats stats;
 };
 
 struct sim_producer {
@@ -42,15 +43,30 @@ static int64_t monotonic_ms(void)
  * Callbacks
  * ------------------------------------------------------------------------ */
 
+/* The stats of the topic a message went to (NULL: not one of ours). */
+static struct sim_producer_stats *topic_stats(struct sim_producer *p, const rd_kafka_topic_t *rkt)
+{
+    for (int i = 0; i < p->ntopics; i++) {
+        if (p->topics[i].rkt == rkt)
+            return &p->topics[i].stats;
+    }
+    return NULL;
+}
+
 /* Main thread, from rd_kafka_poll / rd_kafka_flush. */
 static void dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opaque)
 {
     struct sim_producer *p = opaque;
+    struct sim_producer_stats *ts = topic_stats(p, msg->rkt);
     if (!msg->err) {
         p->stats.delivered++;
+        if (ts)
+            ts->delivered++;
         return;
     }
     p->stats.failed++;
+    if (ts)
+        ts->failed++;
     if (p->stats.failed == 1 || p->stats.failed % 10000 == 0)
         cf_log_emit(p->lg, CF_LOG_WARN, "delivery failed",
                     CF_LS("topic", rd_kafka_topic_name(msg->rkt)),
@@ -162,8 +178,8 @@ int sim_producer_topic(struct sim_producer *p, const char *name, int timeout_ms,
         return -1;
     }
     struct topic *t = &p->topics[p->ntopics];
+    memset(t, 0, sizeof(*t));
     t->rkt = rkt;
-    t->partitions = 0;
 
     /* The first request may create the topic; its partitions have leaders
      * a moment later, so ask again until they do or time runs out. */
@@ -218,16 +234,19 @@ int sim_producer_send(struct sim_producer *p, int topic, const char *key, size_t
 
     int64_t stop_seen = 0;
     for (;;) {
-        rd_kafka_resp_err_t err = rd_kafka_producev(
-            p->rk, RD_KAFKA_V_RKT(t->rkt), RD_KAFKA_V_PARTITION(part), RD_KAFKA_V_KEY((void *)(uintptr_t)key, keylen),
-            RD_KAFKA_V_VALUE((void *)(uintptr_t)payload, len),
-            RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
+        rd_kafka_resp_err_t err =
+            rd_kafka_producev(p->rk, RD_KAFKA_V_RKT(t->rkt), RD_KAFKA_V_PARTITION(part),
+                              RD_KAFKA_V_KEY((void *)(uintptr_t)key, keylen),
+                              RD_KAFKA_V_VALUE((void *)(uintptr_t)payload, len),
+                              RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
         if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
             p->stats.produced++;
+            t->stats.produced++;
             return 0;
         }
         if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
             p->stats.failed++;
+            t->stats.failed++;
             snprintf(errstr, errstr_size, "produce to %s: %s", rd_kafka_topic_name(t->rkt),
                      rd_kafka_err2str(err));
             return -1;
@@ -240,6 +259,7 @@ int sim_producer_send(struct sim_producer *p, int topic, const char *key, size_t
                 stop_seen = now;
             else if (now - stop_seen > SIM_PRODUCER_STOP_GRACE_MS) {
                 p->stats.failed++;
+                t->stats.failed++;
                 snprintf(errstr, errstr_size, "produce to %s: queue still full %d ms after stop",
                          rd_kafka_topic_name(t->rkt), SIM_PRODUCER_STOP_GRACE_MS);
                 return -1;
@@ -280,4 +300,14 @@ int sim_producer_fatal(const struct sim_producer *p)
 void sim_producer_get_stats(const struct sim_producer *p, struct sim_producer_stats *stats)
 {
     *stats = p->stats;
+}
+
+void sim_producer_get_topic_stats(const struct sim_producer *p, int topic,
+                                  struct sim_producer_stats *stats)
+{
+    if (topic < 0 || topic >= p->ntopics) {
+        memset(stats, 0, sizeof(*stats));
+        return;
+    }
+    *stats = p->topics[topic].stats;
 }

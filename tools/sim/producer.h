@@ -86,4 +86,9 @@ int sim_producer_fatal(const struct sim_producer *p);
 
 void sim_producer_get_stats(const struct sim_producer *p, struct sim_producer_stats *stats);
 
+/* The same counts for one topic handle.  Reports that never came back
+ * (see sim_producer_flush()) count as failed in the totals only. */
+void sim_producer_get_topic_stats(const struct sim_producer *p, int topic,
+                                  struct sim_producer_stats *stats);
+
 #endif

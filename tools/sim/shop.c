@@ -1,9 +1,41 @@
-/* shop.c - the simulated shop's state and change generator (see shop.h).
+/* shop.c - the simulated shop's core and its catalog (see shop.h).
+ *
+ * What it owns: struct shop, the category tree and the product catalog
+ * (shop.products), the topic mix, the initial sync of every topic, the
+ * queue of steps and shop_next().  What it does not: stock, carts and
+ * orders, users and sessions: shop_stock.c, shop_carts.c and shop_access.c
+ * own those (shop_internal.h says how the parts talk); names and text
+ * formats are in shop_names.c.
  *
  * DESIGN
- * Two generators: `rng` takes every decision about the shop, `ids` only
- * draws event ids, so publishing or skipping the initial sync (which draws
- * ids but decides nothing) leaves the change stream's decisions identical.
+ * Generators: `rng` takes every decision about the catalog, `mix` chooses
+ * which topic changes next, each module has its own, and `ids[topic]` only
+ * draw event ids, so publishing or skipping the initial sync (which draws
+ * ids but decides nothing) leaves the change stream's decisions identical,
+ * and the catalog's decisions do not depend on which other topics run.
+ * The products' streams are the ones of the products-only simulator, so
+ * --topics products plays exactly its stream.
+ *
+ * THE TOPIC MIX (after the initial sync), per 1000 changes, over the
+ * topics that run (a topic that does not run leaves the others their
+ * weights, so with products alone every change is a catalog change):
+ *   120 products   a catalog change (THE CHANGE MIX below)
+ *   460 carts      a cart change (shop_carts.c): items added, removed,
+ *                  quantities, new carts, abandoned carts
+ *    80 orders     a checkout (shop_carts.c): OrderCompleted, then one
+ *                  StockMoved PURCHASE per line (2 on average)
+ *   170 access     logins (a third of them followed by a CartMerged),
+ *                  logouts, role and permission changes, password
+ *                  changes, sign-ups, deactivations (shop_access.c)
+ *   170 stock      a restock, a return or an adjustment (shop_stock.c)
+ * Measured over 100,000 events with every topic on (seed 1, the default
+ * shop): carts 41 %, stock 28 %, access 14 %, products 10 %, orders 6.5 %;
+ * tests/unit/test_sim_model.c checks that order.
+ *
+ * The initial sync, for the topics handed out: every category (parents
+ * first), every product, every SKU (an ADJUSTMENT from 0 to its quantity),
+ * every role (RolePermissionsChanged), every user (UserRolesChanged from no
+ * roles, with the permissions).
  *
  * Products and categories are arrays indexed by id - 1 that only grow;
  * a deleted entity stays in its slot with alive = false.  Live products are
@@ -43,8 +75,11 @@
  *                           category is left.
  * Products are picked uniformly.  A change that does not apply (no product
  * left, nowhere to move) becomes a new product or a category reorder.
- * Stock status is set at creation and left alone: stock flips belong to the
- * shop.stock stream, which a later version of this model will drive.
+ * A product's "in_stock" is drawn at creation; when the stock runs, its
+ * SKUs start with quantities to match and the representation shows whether
+ * one of them has stock now (stock movements flip it, the catalog never
+ * does).  A product created after the start gets its SKUs at 0 and its
+ * first delivery as RESTOCK steps right after its creation event.
  */
 #include "shop.h"
 
@@ -54,8 +89,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "shop_internal.h"
 #include "words.h"
 
 #define NO_WORD             UINT16_MAX
@@ -63,6 +98,7 @@
 #define MAX_COUNT           10000000u /* ids must stay within SHOP_ID_SIZE and memory */
 #define DELETE_CANDIDATES   8         /* categories looked at to choose one to delete */
 #define DELETE_MAX_PRODUCTS 50        /* a category listing more is not deleted */
+#define MAX_TRIES           1000000   /* changes tried for one event of a topic handed out */
 
 struct image {
     uint32_t id;
@@ -95,20 +131,35 @@ enum op_kind {
     OP_PRODUCT_OFF_CATEGORY, /* a: product, b: the category being deleted */
     OP_CATEGORY_REPARENT,    /* a: category, b: new parent (0: top level) */
     OP_CATEGORY_DELETE,      /* a: category */
+    OP_STEP,                 /* a step of another module: step, a, b */
 };
 
 struct op {
     enum op_kind kind;
     uint32_t a, b;
+    enum shop_step_kind step; /* OP_STEP */
 };
 
-enum phase { PHASE_SYNC_CATEGORIES, PHASE_SYNC_PRODUCTS, PHASE_CHANGES };
+enum phase {
+    PHASE_SYNC_CATEGORIES,
+    PHASE_SYNC_PRODUCTS,
+    PHASE_SYNC_STOCK,
+    PHASE_SYNC_ACCESS,
+    PHASE_CHANGES
+};
 
 struct shop {
     struct shop_config cfg;
     struct sim_rng rng;
-    struct sim_rng ids;
+    struct sim_rng ids[SHOP_TOPIC_COUNT];
+    struct sim_rng mix;
     const char *currency;
+    uint32_t emitted, running; /* topic masks */
+    bool started;              /* shop_new() is done */
+
+    struct shop_stock *stock;   /* when carts, orders or stock run */
+    struct shop_carts *carts;   /* when carts or orders run */
+    struct shop_access *access; /* when access runs */
 
     struct product *products; /* [id - 1] */
     uint32_t nproducts, cap_products;
@@ -131,44 +182,8 @@ struct shop {
     uint32_t sync_next; /* next id the sync publishes */
 
     struct shop_event ev;
-    char *rep; /* ev.representation, from json_dumps */
+    char *rep; /* the text ev points to (a representation, a cart), from json_dumps */
 };
-
-static const char *const type_names[SHOP_EVENT_TYPE_COUNT] = {
-    "ProductUpserted",  "ProductDeleted",  "ProductRelatedChanged",
-    "CategoryUpserted", "CategoryDeleted",
-};
-
-static const char *const change_names[SHOP_CHANGE_COUNT] = {
-    "sync_category",
-    "sync_product",
-    "price",
-    "image",
-    "name",
-    "product_move",
-    "product_create",
-    "product_delete",
-    "unpublish",
-    "republish",
-    "category_reorder",
-    "category_rename",
-    "category_create",
-    "category_move",
-    "category_visibility",
-    "category_delete",
-    "cascade_product",
-    "cascade_category",
-};
-
-const char *shop_event_type_name(enum shop_event_type type)
-{
-    return type < SHOP_EVENT_TYPE_COUNT ? type_names[type] : "unknown";
-}
-
-const char *shop_change_name(enum shop_change change)
-{
-    return change < SHOP_CHANGE_COUNT ? change_names[change] : "unknown";
-}
 
 static void id_to_text(uint32_t id, char *out)
 {
@@ -409,21 +424,6 @@ static void product_categories(const struct product *p, struct shop_id_list *out
         id_to_text(p->cats[i], out->ids[i]);
 }
 
-static void format_time(int64_t us, char *out, size_t size)
-{
-    time_t secs = (time_t)(us / 1000000);
-    long micros = (long)(us % 1000000);
-    if (micros < 0) {
-        secs--;
-        micros += 1000000;
-    }
-    struct tm tm;
-    char date[32];
-    if (!gmtime_r(&secs, &tm) || strftime(date, sizeof(date), "%Y-%m-%dT%H:%M:%S", &tm) == 0)
-        snprintf(date, sizeof(date), "1970-01-01T00:00:00");
-    snprintf(out, size, "%s.%06ldZ", date, micros);
-}
-
 /* Builds the API representation of product id into shop->rep.
  * Returns 0, or -1 when out of memory. */
 static int product_representation(struct shop *shop, uint32_t id)
@@ -437,9 +437,8 @@ static int product_representation(struct shop *shop, uint32_t id)
     product_name(p, name, sizeof(name));
     sim_words_slug(name, base, sizeof(base));
     snprintf(slug, sizeof(slug), "%s-%" PRIu32, base, id);
-    snprintf(price, sizeof(price), "%" PRId64 ".%02d", p->price_cents / 100,
-             (int)(p->price_cents % 100));
-    format_time(p->updated_at, updated, sizeof(updated));
+    shop_money_text(p->price_cents, price, sizeof(price));
+    shop_time_text(p->updated_at, updated, sizeof(updated));
     snprintf(description, sizeof(description), "%s by %s. %s", name, brand,
              sim_words_get(SIM_WORDS_PHRASE, p->phrase));
 
@@ -460,10 +459,12 @@ static int product_representation(struct shop *shop, uint32_t id)
         if (json_array_append_new(cats, json_integer((json_int_t)p->cats[i])) < 0)
             goto fail;
     }
+    /* With the stock running, availability is the SKUs' (see the top). */
+    bool in_stock = shop->stock ? shop_stock_product_in_stock(shop->stock, id) : p->in_stock;
     root = json_pack("{s:I,s:s,s:s,s:s,s:s,s:s,s:s,s:O,s:O,s:b,s:s}", "id", (json_int_t)id, "name",
                      name, "slug", slug, "brand", brand, "price", price, "currency", shop->currency,
                      "description", description, "images", images, "categories", cats, "in_stock",
-                     (int)p->in_stock, "updated_at", updated);
+                     (int)in_stock, "updated_at", updated);
     if (!root)
         goto fail;
     shop->rep = json_dumps(root, JSON_COMPACT);
@@ -600,6 +601,10 @@ static uint32_t product_add(struct shop *shop, uint32_t like)
     p->alive = true;
     p->published = true;
     live_add(shop, id);
+    if (shop->stock &&
+        shop_stock_product_added(shop->stock, shop, id, p->in_stock,
+                                 shop->started && shop_topic_running(shop, SHOP_TOPIC_STOCK)) < 0)
+        return 0;
     return id;
 }
 
@@ -607,19 +612,33 @@ static uint32_t product_add(struct shop *shop, uint32_t like)
  * Events
  * ------------------------------------------------------------------------ */
 
-static void event_begin(struct shop *shop, enum shop_event_type type, enum shop_change change,
-                        int64_t version, uint32_t id, int64_t now_us)
+struct shop_event *shop_event_start(struct shop *shop, enum shop_event_type type,
+                                    enum shop_change change, int64_t version, int64_t now_us)
 {
     struct shop_event *ev = &shop->ev;
     memset(ev, 0, sizeof(*ev));
+    ev->topic = shop_event_type_topic(type);
     ev->type = type;
     ev->change = change;
     ev->initial = shop->phase != PHASE_CHANGES;
-    sim_rng_uuid(&shop->ids, ev->event_id);
+    sim_rng_uuid(&shop->ids[ev->topic], ev->event_id);
     ev->version = version;
     ev->occurred_at = now_us;
-    id_to_text(id, ev->key);
     ev->related_model = "";
+    return ev;
+}
+
+void shop_event_keep_text(struct shop *shop, char *text)
+{
+    free(shop->rep);
+    shop->rep = text;
+}
+
+static void event_begin(struct shop *shop, enum shop_event_type type, enum shop_change change,
+                        int64_t version, uint32_t id, int64_t now_us)
+{
+    struct shop_event *ev = shop_event_start(shop, type, change, version, now_us);
+    id_to_text(id, ev->key);
 }
 
 /* Emits ProductUpserted for product id after a change (or for its sync
@@ -812,6 +831,8 @@ static int change_product_delete(struct shop *shop, uint32_t id, int64_t now_us)
     p->alive = false;
     live_remove(shop, id);
     shop->deleted_products[shop->ndeleted++] = id;
+    if (shop->stock)
+        shop_stock_product_deleted(shop->stock, id);
     return 1;
 }
 
@@ -927,7 +948,16 @@ static int ops_push(struct shop *shop, enum op_kind kind, uint32_t a, uint32_t b
             shop->ops_cap = cap;
         }
     }
-    shop->ops[shop->ops_head + shop->ops_len++] = (struct op){kind, a, b};
+    /* .step only means something for OP_STEP (set by shop_step_push). */
+    shop->ops[shop->ops_head + shop->ops_len++] = (struct op){kind, a, b, SHOP_STEP_CART_MERGE};
+    return 0;
+}
+
+int shop_step_push(struct shop *shop, enum shop_step_kind kind, uint32_t a, uint32_t b)
+{
+    if (ops_push(shop, OP_STEP, a, b) < 0)
+        return -1;
+    shop->ops[shop->ops_head + shop->ops_len - 1].step = kind;
     return 0;
 }
 
@@ -1019,6 +1049,10 @@ static int run_op(struct shop *shop, int64_t now_us)
                     now_us);
         return 1;
     }
+    case OP_STEP:
+        if (op.step == SHOP_STEP_CART_MERGE)
+            return shop_carts_merge(shop->carts, shop, op.a, op.b, now_us);
+        return shop_stock_step(shop->stock, shop, op.step, op.a, op.b, now_us);
     }
     return -1;
 }
@@ -1121,6 +1155,141 @@ static int run_change(struct shop *shop, int64_t now_us)
 }
 
 /* ------------------------------------------------------------------------
+ * The catalog, as the other modules see it (shop_internal.h)
+ * ------------------------------------------------------------------------ */
+
+uint32_t shop_catalog_pick(struct shop *shop, struct sim_rng *rng)
+{
+    uint32_t n = shop->nlive_products;
+    if (n == 0)
+        return 0;
+    uint32_t hot = n / 50 > 8 ? n / 50 : 8;
+    if (hot > n)
+        hot = n;
+    for (int tries = 0; tries < 8; tries++) {
+        uint32_t i = sim_rng_chance(rng, 500) ? sim_rng_below(rng, hot) : sim_rng_below(rng, n);
+        uint32_t id = shop->live_products[i];
+        if (product_get(shop, id)->published)
+            return id;
+    }
+    return 0;
+}
+
+bool shop_catalog_sellable(const struct shop *shop, uint32_t id)
+{
+    if (id == 0 || id > shop->nproducts)
+        return false;
+    const struct product *p = &shop->products[id - 1];
+    return p->alive && p->published;
+}
+
+void shop_catalog_name(const struct shop *shop, uint32_t id, char *out, size_t size)
+{
+    assert(id >= 1 && id <= shop->nproducts);
+    product_name(&shop->products[id - 1], out, size);
+}
+
+int64_t shop_catalog_price(const struct shop *shop, uint32_t id)
+{
+    assert(id >= 1 && id <= shop->nproducts);
+    return shop->products[id - 1].price_cents;
+}
+
+const char *shop_catalog_currency(const struct shop *shop)
+{
+    return shop->currency;
+}
+
+/* ------------------------------------------------------------------------
+ * Topics and the topic mix
+ * ------------------------------------------------------------------------ */
+
+bool shop_topic_emitted(const struct shop *shop, enum shop_topic topic)
+{
+    return (shop->emitted & SHOP_TOPIC_BIT(topic)) != 0;
+}
+
+bool shop_topic_running(const struct shop *shop, enum shop_topic topic)
+{
+    return (shop->running & SHOP_TOPIC_BIT(topic)) != 0;
+}
+
+struct shop_stock *shop_get_stock(struct shop *shop)
+{
+    return shop->stock;
+}
+
+struct shop_carts *shop_get_carts(struct shop *shop)
+{
+    return shop->carts;
+}
+
+struct shop_access *shop_get_access(struct shop *shop)
+{
+    return shop->access;
+}
+
+/* What the topics handed out need to run (see shop.h): stock moves with
+ * orders, orders come from carts, carts are merged at logins. */
+static uint32_t running_topics(uint32_t emitted)
+{
+    uint32_t r = emitted;
+    if (r & SHOP_TOPIC_BIT(SHOP_TOPIC_STOCK))
+        r |= SHOP_TOPIC_BIT(SHOP_TOPIC_ORDERS);
+    if (r & SHOP_TOPIC_BIT(SHOP_TOPIC_ORDERS))
+        r |= SHOP_TOPIC_BIT(SHOP_TOPIC_CARTS);
+    if (r & SHOP_TOPIC_BIT(SHOP_TOPIC_CARTS))
+        r |= SHOP_TOPIC_BIT(SHOP_TOPIC_ACCESS);
+    return r;
+}
+
+/* Per 1000; see THE TOPIC MIX. */
+static const uint32_t topic_weights[SHOP_TOPIC_COUNT] = {
+    [SHOP_TOPIC_PRODUCTS] = 120, [SHOP_TOPIC_CARTS] = 460, [SHOP_TOPIC_ORDERS] = 80,
+    [SHOP_TOPIC_ACCESS] = 170,   [SHOP_TOPIC_STOCK] = 170,
+};
+
+static enum shop_topic pick_topic(struct shop *shop)
+{
+    uint32_t total = 0;
+    for (int t = 0; t < SHOP_TOPIC_COUNT; t++) {
+        if (shop_topic_running(shop, (enum shop_topic)t))
+            total += topic_weights[t];
+    }
+    assert(total > 0);
+    uint32_t r = sim_rng_below(&shop->mix, total);
+    for (int t = 0; t < SHOP_TOPIC_COUNT; t++) {
+        if (!shop_topic_running(shop, (enum shop_topic)t))
+            continue;
+        if (r < topic_weights[t])
+            return (enum shop_topic)t;
+        r -= topic_weights[t];
+    }
+    assert(!"the weights add up");
+    return SHOP_TOPIC_PRODUCTS;
+}
+
+/* Chooses a topic and plays one change of it. */
+static int run_activity(struct shop *shop, int64_t now_us)
+{
+    switch (pick_topic(shop)) {
+    case SHOP_TOPIC_PRODUCTS:
+        return run_change(shop, now_us);
+    case SHOP_TOPIC_CARTS:
+        return shop_carts_change(shop->carts, shop, now_us);
+    case SHOP_TOPIC_ORDERS:
+        return shop_carts_checkout(shop->carts, shop, now_us);
+    case SHOP_TOPIC_ACCESS:
+        return shop_access_change(shop->access, shop, now_us);
+    case SHOP_TOPIC_STOCK:
+        return shop_stock_change(shop->stock, shop, now_us);
+    case SHOP_TOPIC_COUNT:
+        break;
+    }
+    return -1;
+}
+
+/* ------------------------------------------------------------------------
  * Public API
  * ------------------------------------------------------------------------ */
 
@@ -1155,15 +1324,32 @@ static int build_tree(struct shop *shop, uint32_t count)
     return 0;
 }
 
+/* Events the sync phase publishes (sync_next runs from 1 to this). */
+static uint32_t phase_size(const struct shop *shop, enum phase phase)
+{
+    switch (phase) {
+    case PHASE_SYNC_CATEGORIES:
+        return shop_topic_emitted(shop, SHOP_TOPIC_PRODUCTS) ? shop->ncategories : 0;
+    case PHASE_SYNC_PRODUCTS:
+        return shop_topic_emitted(shop, SHOP_TOPIC_PRODUCTS) ? shop->nproducts : 0;
+    case PHASE_SYNC_STOCK:
+        return shop_topic_emitted(shop, SHOP_TOPIC_STOCK) ? shop_stock_skus(shop->stock) : 0;
+    case PHASE_SYNC_ACCESS:
+        return shop_topic_emitted(shop, SHOP_TOPIC_ACCESS) ? shop_access_sync_count(shop->access)
+                                                           : 0;
+    case PHASE_CHANGES:
+        break;
+    }
+    return 0;
+}
+
 /* Moves past the sync phases that have nothing (left) to publish. */
 static void advance_phase(struct shop *shop)
 {
-    if (shop->phase == PHASE_SYNC_CATEGORIES && shop->sync_next > shop->ncategories) {
-        shop->phase = PHASE_SYNC_PRODUCTS;
+    while (shop->phase != PHASE_CHANGES && shop->sync_next > phase_size(shop, shop->phase)) {
+        shop->phase = (enum phase)(shop->phase + 1);
         shop->sync_next = 1;
     }
-    if (shop->phase == PHASE_SYNC_PRODUCTS && shop->sync_next > shop->nproducts)
-        shop->phase = PHASE_CHANGES;
 }
 
 struct shop *shop_new(const struct shop_config *cfg, char *errstr, size_t errstr_size)
@@ -1179,15 +1365,49 @@ struct shop *shop_new(const struct shop_config *cfg, char *errstr, size_t errstr
                  MAX_COUNT);
         return NULL;
     }
+    if (cfg->users > MAX_COUNT) {
+        snprintf(errstr, errstr_size, "users: %" PRIu32 " is out of range 0..%u", cfg->users,
+                 MAX_COUNT);
+        return NULL;
+    }
+    if (cfg->topics & ~SHOP_TOPICS_ALL) {
+        snprintf(errstr, errstr_size, "topics: 0x%" PRIx32 " names an unknown topic", cfg->topics);
+        return NULL;
+    }
+    uint32_t sellers = SHOP_TOPIC_BIT(SHOP_TOPIC_CARTS) | SHOP_TOPIC_BIT(SHOP_TOPIC_ORDERS) |
+                       SHOP_TOPIC_BIT(SHOP_TOPIC_STOCK);
+    if (cfg->products == 0 && (cfg->topics & sellers) &&
+        !(cfg->topics & SHOP_TOPIC_BIT(SHOP_TOPIC_PRODUCTS))) {
+        snprintf(errstr, errstr_size,
+                 "products: 0 leaves carts, orders and stock nothing to sell when the catalog "
+                 "does not change (products is not a topic)");
+        return NULL;
+    }
     struct shop *shop = calloc(1, sizeof(*shop));
     if (!shop)
         goto fail;
     shop->cfg = *cfg;
-    sim_rng_seed(&shop->rng, cfg->seed, 1);
-    sim_rng_seed(&shop->ids, cfg->seed, 2);
+    if (shop->cfg.topics == 0)
+        shop->cfg.topics = SHOP_TOPIC_BIT(SHOP_TOPIC_PRODUCTS);
+    if (shop->cfg.users == 0)
+        shop->cfg.users = SHOP_DEFAULT_USERS;
+    shop->emitted = shop->cfg.topics;
+    shop->running = running_topics(shop->emitted);
+    sim_rng_seed(&shop->rng, cfg->seed, SHOP_STREAM_CATALOG);
+    sim_rng_seed(&shop->mix, cfg->seed, SHOP_STREAM_MIX);
+    for (int t = 0; t < SHOP_TOPIC_COUNT; t++)
+        sim_rng_seed(&shop->ids[t], cfg->seed,
+                     t == SHOP_TOPIC_PRODUCTS ? SHOP_STREAM_PRODUCT_IDS
+                                              : SHOP_STREAM_TOPIC_IDS + (uint64_t)t);
     shop->currency = currencies[sim_rng_below(&shop->rng, 5)];
     shop->next_image_id = 1;
     shop->next_top_position = 1;
+    /* The stock first: it follows every product the catalog adds. */
+    if (shop->running & (SHOP_TOPIC_BIT(SHOP_TOPIC_CARTS) | SHOP_TOPIC_BIT(SHOP_TOPIC_STOCK))) {
+        shop->stock = shop_stock_new(cfg->seed);
+        if (!shop->stock)
+            goto fail;
+    }
     if (build_tree(shop, cfg->categories) < 0)
         goto fail;
     for (uint32_t i = 0; i < cfg->products; i++) {
@@ -1196,9 +1416,20 @@ struct shop *shop_new(const struct shop_config *cfg, char *errstr, size_t errstr
             goto fail;
         product_get(shop, id)->version = 1;
     }
+    if (shop_topic_running(shop, SHOP_TOPIC_CARTS)) {
+        shop->carts = shop_carts_new(cfg->seed, shop->cfg.users);
+        if (!shop->carts)
+            goto fail;
+    }
+    if (shop_topic_running(shop, SHOP_TOPIC_ACCESS)) {
+        shop->access = shop_access_new(cfg->seed, shop->cfg.users);
+        if (!shop->access)
+            goto fail;
+    }
     shop->phase = cfg->initial_sync ? PHASE_SYNC_CATEGORIES : PHASE_CHANGES;
     shop->sync_next = 1;
     advance_phase(shop);
+    shop->started = true;
     return shop;
 
 fail:
@@ -1211,6 +1442,9 @@ void shop_destroy(struct shop *shop)
 {
     if (!shop)
         return;
+    shop_access_destroy(shop->access);
+    shop_carts_destroy(shop->carts);
+    shop_stock_destroy(shop->stock);
     free(shop->rep);
     free(shop->products);
     free(shop->live_products);
@@ -1236,24 +1470,75 @@ uint32_t shop_live_categories(const struct shop *shop)
     return shop->nlive_categories;
 }
 
+uint32_t shop_live_carts(const struct shop *shop)
+{
+    return shop->carts ? shop_carts_live(shop->carts) : 0;
+}
+
+uint32_t shop_users(const struct shop *shop)
+{
+    return shop->access ? shop_access_users(shop->access) : 0;
+}
+
+uint32_t shop_sold_out_skus(const struct shop *shop)
+{
+    return shop->stock ? shop_stock_sold_out(shop->stock) : 0;
+}
+
+uint32_t shop_topics(const struct shop *shop)
+{
+    return shop->emitted;
+}
+
+uint32_t shop_topics_running(const struct shop *shop)
+{
+    return shop->running;
+}
+
+/* Plays one event of any running topic into shop->ev. */
+static int run_one(struct shop *shop, int64_t now_us)
+{
+    uint32_t i = shop->sync_next;
+    switch (shop->phase) {
+    case PHASE_SYNC_CATEGORIES:
+        shop->sync_next++;
+        emit_category_upserted(shop, i, SHOP_CHANGE_SYNC_CATEGORY, false, now_us);
+        return 1;
+    case PHASE_SYNC_PRODUCTS:
+        shop->sync_next++;
+        return emit_product_upserted(shop, i, SHOP_CHANGE_SYNC_PRODUCT, NULL, NULL, now_us) < 0 ? -1
+                                                                                                : 1;
+    case PHASE_SYNC_STOCK:
+        shop->sync_next++;
+        shop_stock_emit_sync(shop->stock, shop, i - 1, now_us);
+        return 1;
+    case PHASE_SYNC_ACCESS:
+        shop->sync_next++;
+        shop_access_emit_sync(shop->access, shop, i - 1, now_us);
+        return 1;
+    case PHASE_CHANGES:
+        break;
+    }
+    return shop->ops_len > 0 ? run_op(shop, now_us) : run_activity(shop, now_us);
+}
+
 int shop_next(struct shop *shop, int64_t now_us, const struct shop_event **out)
 {
-    free(shop->rep);
-    shop->rep = NULL;
     *out = NULL;
-
-    int rc = 0;
-    if (shop->phase == PHASE_SYNC_CATEGORIES) {
-        emit_category_upserted(shop, shop->sync_next++, SHOP_CHANGE_SYNC_CATEGORY, false, now_us);
-    } else if (shop->phase == PHASE_SYNC_PRODUCTS) {
-        rc = emit_product_upserted(shop, shop->sync_next++, SHOP_CHANGE_SYNC_PRODUCT, NULL, NULL,
-                                   now_us);
-    } else {
-        rc = shop->ops_len > 0 ? run_op(shop, now_us) : run_change(shop, now_us);
+    /* Events of the topics that run but are not handed out are applied
+     * and dropped, as are changes that found nothing to do; a topic handed
+     * out comes up within a few tries (some tens for orders alone). */
+    for (uint32_t tries = 0; tries < MAX_TRIES; tries++) {
+        free(shop->rep);
+        shop->rep = NULL;
+        int rc = run_one(shop, now_us);
+        if (rc < 0)
+            return -1;
+        advance_phase(shop);
+        if (rc > 0 && shop_topic_emitted(shop, shop->ev.topic)) {
+            *out = &shop->ev;
+            return 0;
+        }
     }
-    if (rc < 0)
-        return -1;
-    advance_phase(shop);
-    *out = &shop->ev;
-    return 0;
+    return -1; /* nothing can change any more */
 }
