@@ -2,16 +2,21 @@
  *
  * DESIGN
  * avro-c's value interface, with everything made once at start and reused
- * for every message: the reader value (avro_generic_value_new), one
- * resolved-writer value per writer schema id pointing into it, and one
- * memory reader whose source is swapped per message.  avro-c's datum API
- * was measured about ten times slower for the same work and allocates per
- * message.
+ * for every message: one generic value per schema the bytes are written
+ * with, and one memory reader whose source is swapped per message.  avro-c's
+ * datum API was measured about ten times slower for the same work and
+ * allocates per message.
  *
  * Per message: framing, the guard walk (see decode.h), avro_value_reset of
- * the reader value (arrays would otherwise keep the previous message's
- * items), then avro_value_read through the writer's resolver, or straight
- * into the reader value for plain datums.
+ * the generic value (arrays would otherwise keep the previous message's
+ * items), then avro_value_read into it.  When the writer schema is the
+ * reader schema (the usual case, and every plain datum) that value is the
+ * result.  When it differs (a producer added a field), the result is a
+ * resolved-reader view (avro_resolved_reader) of the writer's value, shaped
+ * like the reader schema.  The other direction, avro-c's resolved writer
+ * writing into a reader value, was used first and is wrong: for a union
+ * whose new branch is an empty array it never sets the branch, so the
+ * previous message's branch (null) leaks into the next one.
  */
 #include "decode.h"
 
@@ -34,10 +39,14 @@
 struct writer {
     int32_t id;
     avro_schema_t schema;
-    avro_value_iface_t *iface; /* resolved writer -> reader; NULL: cannot be resolved */
-    avro_value_t value;        /* resolved value, destination: the reader value */
+    bool same;                      /* the reader schema itself: read into the reader value */
+    avro_value_iface_t *generic;    /* the writer schema's generic class */
+    avro_value_t value;             /* the bytes are read into this */
+    avro_value_iface_t *resolver;   /* resolved reader: writer value seen as the reader's */
+    avro_value_t view;              /* the result when !same */
+    bool usable;                    /* false: the reader cannot read this writer schema */
     char file[4096];
-    char error[256];           /* why it cannot be resolved */
+    char error[256];                /* why it is not usable */
 };
 
 struct cf_decoder {
@@ -303,17 +312,20 @@ static int add_writer(struct cf_decoder *dec, const char *path, avro_schema_t sc
     /* A writer schema the reader cannot resolve (a required field missing,
      * a field of another type) does not stop the consumer: its messages go
      * to the dead-letter topic with the reason. */
-    w->iface = avro_resolved_writer_new(schema, dec->reader_schema);
-    if (w->iface && avro_resolved_writer_new_value(w->iface, &w->value) != 0) {
-        avro_value_iface_decref(w->iface);
-        w->iface = NULL;
-    }
-    if (w->iface) {
-        avro_resolved_writer_set_dest(&w->value, &dec->reader_value);
-    } else {
-        snprintf(w->error, sizeof(w->error), "%s", avro_strerror());
-        for (char *c = w->error; *c; c++)
-            *c = *c == '\n' ? ' ' : *c;
+    w->same = avro_schema_equal(schema, dec->reader_schema) != 0;
+    w->usable = true;
+    if (!w->same) {
+        w->resolver = avro_resolved_reader_new(schema, dec->reader_schema);
+        w->generic = w->resolver ? avro_generic_class_from_schema(schema) : NULL;
+        if (!w->resolver || !w->generic || avro_generic_value_new(w->generic, &w->value) != 0 ||
+            avro_resolved_reader_new_value(w->resolver, &w->view) != 0) {
+            w->usable = false;
+            snprintf(w->error, sizeof(w->error), "%s", avro_strerror());
+            for (char *c = w->error; *c; c++)
+                *c = *c == '\n' ? ' ' : *c;
+        } else {
+            avro_resolved_reader_set_source(&w->view, &w->value);
+        }
     }
     w->id = id;
     w->schema = avro_schema_incref(schema);
@@ -387,11 +399,16 @@ void cf_decoder_destroy(struct cf_decoder *dec)
     if (!dec)
         return;
     for (size_t i = 0; i < dec->nwriters; i++) {
-        if (dec->writers[i].iface) {
-            avro_value_decref(&dec->writers[i].value);
-            avro_value_iface_decref(dec->writers[i].iface);
-        }
-        avro_schema_decref(dec->writers[i].schema);
+        struct writer *w = &dec->writers[i];
+        if (w->view.self)
+            avro_value_decref(&w->view);
+        if (w->value.self)
+            avro_value_decref(&w->value);
+        if (w->resolver)
+            avro_value_iface_decref(w->resolver);
+        if (w->generic)
+            avro_value_iface_decref(w->generic);
+        avro_schema_decref(w->schema);
     }
     free(dec->writers);
     if (dec->reader_iface) {
@@ -422,7 +439,7 @@ void cf_decoder_writer(const struct cf_decoder *dec, size_t i, int32_t *id, cons
     const struct writer *w = &dec->writers[i];
     *id = w->id;
     *file = w->file;
-    *problem = w->iface ? NULL : w->error;
+    *problem = w->usable ? NULL : w->error;
 }
 
 /* ------------------------------------------------------------------------
@@ -454,7 +471,7 @@ int cf_decoder_decode(struct cf_decoder *dec, const void *buf, size_t len, avro_
         if (!w)
             return cf_reason(reason, reason_size, CF_REASON_UNKNOWN_SCHEMA,
                              "schema id %d is not among the %zu known", (int)id, dec->nwriters);
-        if (!w->iface)
+        if (!w->usable)
             return cf_reason(reason, reason_size, CF_REASON_UNKNOWN_SCHEMA,
                              "schema id %d cannot be read with the reader schema: %s", (int)id,
                              w->error);
@@ -469,11 +486,11 @@ int cf_decoder_decode(struct cf_decoder *dec, const void *buf, size_t len, avro_
         return cf_reason(reason, reason_size, CF_REASON_UNDECODABLE,
                          "%zu bytes left after the datum", (size_t)(walk.end - walk.p));
 
-    avro_value_reset(&dec->reader_value);
+    avro_value_t *into = w && !w->same ? &w->value : &dec->reader_value;
+    avro_value_reset(into);
     avro_reader_memory_set_source(dec->mem, (const char *)p, (int64_t)len);
-    int rc = w ? avro_value_read(dec->mem, &w->value) : avro_value_read(dec->mem, &dec->reader_value);
-    if (rc != 0)
+    if (avro_value_read(dec->mem, into) != 0)
         return cf_reason(reason, reason_size, CF_REASON_UNDECODABLE, "%s", avro_strerror());
-    *value = &dec->reader_value;
+    *value = w && !w->same ? &w->view : &dec->reader_value;
     return 0;
 }

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "decode.h"
+#include "encode.h"
 #include "event.h"
 #include "keys.h"
 #include "testutil.h"
@@ -357,6 +358,104 @@ static void test_envelope_contract(void **state)
     cf_decoder_destroy(dec);
 }
 
+/* A union whose branch goes from null to an empty array between two
+ * messages: the second must read as an empty array, not as null (avro-c's
+ * resolved writer left the previous branch in place). */
+static void union_sequence(struct cf_decoder *dec, struct sim_encoder *enc)
+{
+    struct cf_envelope_schema es;
+    char err[512], reason[256];
+    assert_int_equal(cf_envelope_schema_init(&es, cf_decoder_schema(dec), err, sizeof(err)), 0);
+    int branch = cf_envelope_branch(&es, "UserRolesChanged");
+    int idx = cf_avro_field_index(es.branches[branch], "permissions", err, sizeof(err));
+    const char *const one[] = {"shop.view"};
+    /* present, number of items, expected present, expected items */
+    const int seq[][2] = {{0, 0}, {1, 0}, {1, 1}, {0, 0}, {1, 1}, {1, 0}, {0, 0}, {1, 0}};
+    struct cf_strs strs = {0};
+    for (size_t i = 0; i < sizeof(seq) / sizeof(seq[0]); i++) {
+        avro_value_t body;
+        assert_int_equal(sim_encoder_begin(enc, "e", 1, 1, "UserRolesChanged", &body, err,
+                                           sizeof(err)),
+                         0);
+        assert_int_equal(sim_avro_set_string(&body, "user_id", "5", err, sizeof(err)), 0);
+        assert_int_equal(sim_avro_set_string_array(&body, "roles_before", NULL, 0, err, sizeof(err)), 0);
+        assert_int_equal(sim_avro_set_string_array(&body, "roles_after", NULL, 0, err, sizeof(err)), 0);
+        assert_int_equal(sim_avro_set_optional_string_array(&body, "permissions", seq[i][0] != 0,
+                                                            one, (size_t)seq[i][1], err, sizeof(err)),
+                         0);
+        avro_value_t trace;
+        if (avro_value_get_by_name(sim_encoder_value(enc), "trace_id", &trace, NULL) == 0)
+            assert_int_equal(sim_avro_set_optional_string(sim_encoder_value(enc), "trace_id", "t",
+                                                          1, err, sizeof(err)),
+                             0);
+        const void *data;
+        size_t len;
+        if (sim_encoder_finish(enc, &data, &len, err, sizeof(err)) != 0)
+            fail_msg("encode: %s", err);
+        avro_value_t *value;
+        struct cf_envelope env;
+        assert_int_equal(cf_decoder_decode(dec, data, len, &value, reason, sizeof(reason)), 0);
+        assert_int_equal(cf_envelope_read(&es, value, &env, reason, sizeof(reason)), 0);
+        bool present = !seq[i][0];
+        assert_int_equal(cf_avro_opt_strs(&env.body, idx, "permissions", 10, &present, &strs,
+                                          reason, sizeof(reason)),
+                         0);
+        if (present != (seq[i][0] != 0) || strs.n != (size_t)seq[i][1])
+            fail_msg("message %zu: present %d with %zu items, expected %d with %d", i, present,
+                     strs.n, seq[i][0], seq[i][1]);
+    }
+    cf_strs_free(&strs);
+}
+
+static void test_union_branch_does_not_leak_between_messages(void **state)
+{
+    struct fixture *fx = *state;
+    char err[512];
+    /* The same schema (framed), and a writer schema that differs from the
+     * reader's (resolved). */
+    char path[1024];
+    size_t len;
+    snprintf(path, sizeof(path), "%s/access.avsc", cf_test_schemas_dir());
+    char *text = slurp(path, &len);
+    spit(fx->dir, "access.avsc", text);
+    char *at = strstr(text, "\"cachefleet.schema_id\": 4");
+    assert_non_null(at);
+    at[strlen("\"cachefleet.schema_id\": ")] = '9';
+    char *doc = strstr(text, "\"doc\": \"One change on topic shop.access");
+    assert_non_null(doc);
+    /* A different writer: the envelope's doc changes nothing, so add a field. */
+    char *last = strrchr(text, ']');
+    assert_non_null(last);
+    size_t head = (size_t)(last - text);
+    char *evolved = malloc(len + 256);
+    assert_non_null(evolved);
+    memcpy(evolved, text, head);
+    snprintf(evolved + head, len + 256 - head, "%s%s", EVOLVED_FIELD, last);
+    spit(fx->dir, "access.v9.avsc", evolved);
+    free(text);
+    free(evolved);
+
+    struct cf_decoder *dec = cf_decoder_new(fx->dir, "access.avsc", CF_FRAMING_AUTO, err,
+                                            sizeof(err));
+    assert_non_null(dec);
+    struct sim_encoder *same = sim_encoder_new(cf_test_schemas_dir(), "access.avsc",
+                                               SIM_FRAMING_CONFLUENT, err, sizeof(err));
+    struct sim_encoder *newer = sim_encoder_new(fx->dir, "access.v9.avsc", SIM_FRAMING_CONFLUENT,
+                                                err, sizeof(err));
+    assert_non_null(same);
+    assert_non_null(newer);
+    assert_int_equal(sim_encoder_schema_id(newer), 9);
+    union_sequence(dec, same);
+    union_sequence(dec, newer);
+    sim_encoder_destroy(same);
+    sim_encoder_destroy(newer);
+    cf_decoder_destroy(dec);
+    snprintf(path, sizeof(path), "%s/access.avsc", fx->dir);
+    remove(path);
+    snprintf(path, sizeof(path), "%s/access.v9.avsc", fx->dir);
+    remove(path);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -366,6 +465,7 @@ int main(void)
         cmocka_unit_test(test_unreadable_writer_is_dead_lettered_not_fatal),
         cmocka_unit_test(test_startup_errors_name_the_file),
         cmocka_unit_test(test_envelope_contract),
+        cmocka_unit_test(test_union_branch_does_not_leak_between_messages),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
