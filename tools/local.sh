@@ -11,7 +11,8 @@
 #
 # With --duration, the simulator plays that many seconds of traffic, then
 # the script waits until the consumers have handled every event and exits
-# 0, or exits 1 if they did not within a minute.
+# 0, or exits 1 if they did not within a minute or dead-lettered any (the
+# simulator's events are all valid).
 #
 # Usage: tools/local.sh [--rate N] [--duration SECONDS] [--seed N]
 #                       [--products N] [--no-build] [--bin DIR] [--dir DIR]
@@ -175,4 +176,14 @@ if [ "$done_events" -lt "$produced" ]; then
     echo "local.sh: the consumers handled $done_events of $produced events" >&2
     exit 1
 fi
-echo "local.sh: the consumers handled all $produced events"
+dead=0
+for i in "${!consumers[@]}"; do
+    n=$(metric "${http_ports[$i]}" cachefleet_events_deadlettered_total)
+    [ "$n" = "?" ] || dead=$((dead + n))
+done
+if [ "$dead" -gt 0 ]; then
+    # The simulator only produces valid events: a dead letter here is a bug.
+    echo "local.sh: $dead events were dead-lettered (see the consumers' logs)" >&2
+    exit 1
+fi
+echo "local.sh: the consumers handled all $produced events, none dead-lettered"
