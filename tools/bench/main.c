@@ -1,0 +1,1053 @@
+/* main.c - cachefleet-bench: how fast the fleet's consumers are, measured
+ * on this machine, with every comparison made side by side in one run.
+ *
+ * What it owns: the flags, the stop flag (the program's only global), the
+ * run's directory and servers, and the order of the phases; for each
+ * consumer of the table (targets.h):
+ *   1. generate its events once (fixed seed) and produce them to its topic
+ *      as fast as possible (the rate is information, not a target), then
+ *      check that the broker kept every one;
+ *   2. the limits on the same events: (a) Kafka read only, (b) Redis alone
+ *      (pipelined plain SET and DEL; the fleet's functions fed by the real
+ *      apply stage), (c) a naive consumer with one round trip per event;
+ *   3. the consumer program itself, --runs times (median, min, max);
+ *   4. event age while a paced producer runs at half the consumer's rate;
+ *   5. scaling: batch size, payload size, tags per event;
+ *   6. two instances in one group beside one, on an 8-partition topic;
+ *   7. a sample check of the keys after every consumer run, and no dead
+ *      letters: the only verdicts the benchmark gives.
+ * Then the Markdown report on stdout and, with --json, the same figures as
+ * JSON.  What it does not own: measuring (limits.c, runner.c, kafka.c) or
+ * rendering (report.c).
+ *
+ * DESIGN
+ * Everything runs on loopback, started and stopped by PID by this program
+ * (redis-server on a free port without persistence, the project's broker
+ * with a control channel so each phase creates a topic sized for its
+ * events: the mock keeps at most ~5 MiB per partition).  The machine is
+ * small and shared, so no figure is compared with another run's: each
+ * ratio is computed from figures taken minutes apart in the same process.
+ * Every wait is bounded and says what it waited for.  SIGINT and SIGTERM
+ * set the stop flag; every loop looks at it, the phase in hand fails with
+ * "interrupted", the children are stopped, and a partial report is
+ * printed.
+ *
+ * Exit status: 0 when every correctness check passed, 1 when a check
+ * failed or the run could not complete, 2 for bad flags.
+ *
+ * Thread: main, plus the paced producer's thread during the event-age
+ * phase (kafka.c) and librdkafka's own threads.
+ */
+#include <errno.h>
+#include <ftw.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "events.h"
+#include "kafka.h"
+#include "limits.h"
+#include "proc.h"
+#include "progress.h"
+#include "report.h"
+#include "runner.h"
+#include "servers.h"
+#include "targets.h"
+
+extern char **environ;
+
+#ifndef CF_BUILD_DIR
+#define CF_BUILD_DIR "."
+#endif
+#ifndef CF_SOURCE_DIR
+#define CF_SOURCE_DIR "."
+#endif
+
+#define PROGRAM           "cachefleet-bench"
+#define SEED              1
+#define DEPTH             2000 /* the consumer's default kafka.batch_max */
+#define SAMPLE_KEYS       2000
+#define NAIVE_PREFIX      100000
+#define AGE_FALLBACK_RATE 5000.0
+#define SCALE_EVENTS      100000
+#define SCALE_EVENTS_10K  20000
+#define PAIR_PARTITIONS   8
+/* Partition sizing: the mock drops a partition's oldest message sets above
+ * 5 MiB.  Aim well below, from the uncompressed size and the compression
+ * lz4 is assumed to reach on each kind of topic. */
+#define PARTITION_TARGET_BYTES (3.0 * 1024 * 1024)
+
+static volatile sig_atomic_t stop_requested;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    stop_requested = 1;
+}
+
+enum {
+    SKIP_LIMITS = 1 << 0,
+    SKIP_NAIVE = 1 << 1,
+    SKIP_CONSUMER = 1 << 2,
+    SKIP_AGE = 1 << 3,
+    SKIP_SCALING = 1 << 4,
+    SKIP_PAIR = 1 << 5,
+};
+
+static const struct {
+    const char *name;
+    unsigned bit;
+} skip_names[] = {
+    {"limits", SKIP_LIMITS}, {"naive", SKIP_NAIVE},     {"consumer", SKIP_CONSUMER},
+    {"age", SKIP_AGE},       {"scaling", SKIP_SCALING}, {"pair", SKIP_PAIR},
+};
+
+struct options {
+    uint64_t events;
+    int runs;
+    int quick;
+    unsigned skip;
+    const char *json;
+    int keep;
+    const char *redis_server;
+};
+
+/* Everything one run holds. */
+struct bench {
+    struct options o;
+    const volatile sig_atomic_t *stop;
+    struct bench_progress pg;
+    char dir[PATH_MAX];
+    char schemas_dir[PATH_MAX];
+    char broker_prog[PATH_MAX];
+    struct bench_redis redis;
+    struct bench_broker broker;
+    redisContext *rc; /* the benchmark's own connection */
+    unsigned seq;     /* consumer groups */
+    struct bench_results *res;
+};
+
+/* ------------------------------------------------------------------------
+ * Flags
+ * ------------------------------------------------------------------------ */
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "Usage: " PROGRAM " [options]\n"
+            "Measures the fleet's consumers on this machine: starts its own redis-server and\n"
+            "broker on loopback, produces the simulator's events, measures the limits (Kafka\n"
+            "read only, Redis alone, a naive consumer), runs the consumer program, and prints a\n"
+            "Markdown report on stdout (figures; the only verdicts are correctness checks).\n"
+            "\n"
+            "  --events N          events of the main workload (default 1000000)\n"
+            "  --runs N            runs of the consumer program, median/min/max (default 3)\n"
+            "  --quick             a smoke run: 20000 events, 1 run, small scaling points,\n"
+            "                      a short event-age phase (well under a minute)\n"
+            "  --skip PHASES       comma list of phases to leave out: limits, naive,\n"
+            "                      consumer, age, scaling, pair\n"
+            "  --json PATH         also write the figures as JSON\n"
+            "  --keep              keep the run's directory (logs, redis and broker files)\n"
+            "  --redis-server PATH redis-server to start (default /usr/bin/redis-server)\n"
+            "  --help              this text\n"
+            "\n"
+            "Exit status: 0 every correctness check passed; 1 a check failed or the run could\n"
+            "not complete; 2 bad flags.\n");
+}
+
+static int parse_u64(const char *flag, const char *text, uint64_t min, uint64_t max, uint64_t *out)
+{
+    char *end = NULL;
+    errno = 0;
+    unsigned long long v = strtoull(text, &end, 10);
+    if (!*text || *text == '-' || *text == '+' || *text == ' ' || errno != 0 || *end != '\0' ||
+        v < min || v > max) {
+        fprintf(stderr, PROGRAM ": %s: \"%s\" is not an integer in %" PRIu64 "..%" PRIu64 "\n",
+                flag, text, min, max);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+static int parse_skip(const char *text, unsigned *skip)
+{
+    const char *p = text;
+    while (*p) {
+        size_t len = strcspn(p, ",");
+        size_t i = 0;
+        for (; i < sizeof(skip_names) / sizeof(skip_names[0]); i++) {
+            if (strlen(skip_names[i].name) == len && strncmp(skip_names[i].name, p, len) == 0)
+                break;
+        }
+        if (i == sizeof(skip_names) / sizeof(skip_names[0])) {
+            fprintf(stderr,
+                    PROGRAM ": --skip: unknown phase \"%.*s\" (expected a comma list of limits, "
+                            "naive, consumer, age, scaling, pair)\n",
+                    (int)len, p);
+            return -1;
+        }
+        *skip |= skip_names[i].bit;
+        p += len;
+        if (*p == ',')
+            p++;
+    }
+    return 0;
+}
+
+/* Returns 0 to run, 1 after --help, -1 on a bad flag. */
+static int parse_flags(int argc, char **argv, struct options *o)
+{
+    static const struct option longopts[] = {
+        {"events", required_argument, NULL, 'e'},
+        {"runs", required_argument, NULL, 'r'},
+        {"quick", no_argument, NULL, 'q'},
+        {"skip", required_argument, NULL, 's'},
+        {"json", required_argument, NULL, 'j'},
+        {"keep", no_argument, NULL, 'k'},
+        {"redis-server", required_argument, NULL, 'R'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    uint64_t events = 0, runs = 0, v;
+    memset(o, 0, sizeof(*o));
+    o->redis_server = "/usr/bin/redis-server";
+    int c;
+    while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'e':
+            if (parse_u64("--events", optarg, 1000, 100000000, &v) < 0)
+                return -1;
+            events = v;
+            break;
+        case 'r':
+            if (parse_u64("--runs", optarg, 1, BENCH_MAX_RUNS, &v) < 0)
+                return -1;
+            runs = v;
+            break;
+        case 'q':
+            o->quick = 1;
+            break;
+        case 's':
+            if (parse_skip(optarg, &o->skip) < 0)
+                return -1;
+            break;
+        case 'j':
+            if (!*optarg) {
+                fprintf(stderr, PROGRAM ": --json: expected a path\n");
+                return -1;
+            }
+            o->json = optarg;
+            break;
+        case 'k':
+            o->keep = 1;
+            break;
+        case 'R':
+            if (access(optarg, X_OK) != 0) {
+                fprintf(stderr, PROGRAM ": --redis-server: %s is not an executable (%s)\n", optarg,
+                        strerror(errno));
+                return -1;
+            }
+            o->redis_server = optarg;
+            break;
+        case 'h':
+            usage(stdout);
+            return 1;
+        default:
+            usage(stderr);
+            return -1;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, PROGRAM ": unexpected argument \"%s\" (see --help)\n", argv[optind]);
+        return -1;
+    }
+    o->events = events ? events : o->quick ? 20000 : 1000000;
+    o->runs = runs ? (int)runs : o->quick ? 1 : 3;
+    if (access(o->redis_server, X_OK) != 0) {
+        fprintf(stderr, PROGRAM ": --redis-server: %s is not an executable (%s)\n", o->redis_server,
+                strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------------
+ * Helpers shared by the phases
+ * ------------------------------------------------------------------------ */
+
+static void fail_with(struct bench *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void fail_with(struct bench *b, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(b->res->failure, sizeof(b->res->failure), fmt, ap);
+    va_end(ap);
+    bench_progress_note(&b->pg, "error: %s", b->res->failure);
+}
+
+/* Partitions for events [from, to) of es: enough that no partition nears
+ * the mock's limit, a multiple of 8, at least 8. */
+static int partitions_for(const struct bench_events *es, size_t from, size_t to,
+                          double assumed_compression)
+{
+    double bytes = (double)bench_events_bytes(es, from, to) / assumed_compression;
+    long n = (long)(bytes / PARTITION_TARGET_BYTES) + 1;
+    n = (n + 7) / 8 * 8;
+    if (n < 8)
+        n = 8;
+    if (n > 1024)
+        n = 1024;
+    return (int)n;
+}
+
+/* Creates name with the given partitions and its dead-letter topic. */
+static int make_topic(struct bench *b, const char *name, int partitions, char *errstr,
+                      size_t errstr_size)
+{
+    char dlq[256];
+    snprintf(dlq, sizeof(dlq), "%s.dlq", name);
+    if (bench_broker_topic_create(&b->broker, name, partitions, errstr, errstr_size) < 0 ||
+        bench_broker_topic_create(&b->broker, dlq, 1, errstr, errstr_size) < 0)
+        return -1;
+    return 0;
+}
+
+/* Produces [from, to) to topic and checks the broker kept all of it. */
+static int produce_checked(struct bench *b, const char *topic, const struct bench_events *es,
+                           size_t from, size_t to, struct bench_produce_result *pr, char *errstr,
+                           size_t errstr_size)
+{
+    char label[300];
+    snprintf(label, sizeof(label), "producing to %s", topic);
+    if (bench_produce_all(b->broker.bootstrap, topic, es, from, to, b->stop, &b->pg, label, pr,
+                          errstr, errstr_size) < 0)
+        return -1;
+    int parts = 0;
+    return bench_topic_verify(b->broker.bootstrap, topic, to - from, &parts, errstr, errstr_size);
+}
+
+static int flushall(struct bench *b, char *errstr, size_t errstr_size)
+{
+    return bench_redis_simple(b->rc, errstr, errstr_size, "FLUSHALL", NULL);
+}
+
+static double avg_payload(const struct bench_events *es, size_t from, size_t to)
+{
+    return to > from ? (double)bench_events_bytes(es, from, to) / (double)(to - from) : 0;
+}
+
+/* One consumer run over [from, to) of es (already in topic): FLUSHALL,
+ * run, sample check, and a row in the correctness table.  Returns 0 (the
+ * check's verdict is in the row), or -1 with errstr. */
+struct pass_opts {
+    int instances;
+    long batch_max;               /* 0: the program's default */
+    const char *const *extra_env; /* NULL-terminated, may be NULL */
+    int warmup_ms;
+    int (*on_ready)(void *, char *, size_t);
+    void *opaque;
+};
+
+static int consumer_pass(struct bench *b, const struct bench_target *t, const char *label,
+                         const char *topic, const struct bench_events *es, size_t from, size_t to,
+                         const struct pass_opts *po, struct bench_run *run, char *errstr,
+                         size_t errstr_size)
+{
+    char group[128], program[PATH_MAX];
+    snprintf(group, sizeof(group), "cachefleet-bench-%d-%u", (int)getpid(), b->seq++);
+    snprintf(program, sizeof(program), "%s/%s", CF_BUILD_DIR, t->program);
+    if (flushall(b, errstr, errstr_size) < 0)
+        return -1;
+    struct bench_run_config cfg = {
+        .label = label,
+        .program = program,
+        .schemas_dir = b->schemas_dir,
+        .brokers_file = b->broker.bootstrap_file,
+        .topic = topic,
+        .group = group,
+        .dir = b->dir,
+        .redis_port = b->redis.port,
+        .instances = po->instances,
+        .batch_max = po->batch_max,
+        .extra_env = po->extra_env,
+        .warmup_ms = po->warmup_ms,
+        .expected = to - from,
+        .on_ready = po->on_ready,
+        .opaque = po->opaque,
+    };
+    if (bench_run_consumer(&cfg, b->rc, b->stop, &b->pg, run, errstr, errstr_size) < 0)
+        return -1;
+
+    struct bench_results *r = b->res;
+    if (r->nchecks >= BENCH_MAX_CHECKS) {
+        snprintf(errstr, errstr_size, "too many checks");
+        return -1;
+    }
+    struct bench_check_row *row = &r->checks[r->nchecks];
+    memset(row, 0, sizeof(*row));
+    snprintf(row->label, sizeof(row->label), "%s", label);
+    if (t->check(b->rc, es, from, to, SAMPLE_KEYS, SEED + b->seq, &row->check, errstr,
+                 errstr_size) < 0)
+        return -1;
+    r->nchecks++;
+    row->deadlettered = run->deadlettered;
+    row->clean_exit = run->clean_exit;
+    row->ok = row->check.ok && run->deadlettered == 0 && run->clean_exit;
+    bench_progress_note(
+        &b->pg,
+        "%s: %.0f events/s; sample check: %zu keys right, %zu missing, %zu stale%s; "
+        "%.0f dead-lettered; exit %s%s",
+        label, run->rate, row->check.right, row->check.missing, row->check.stale,
+        row->check.extra_expected ? (row->check.extra_present ? "; menu present" : "; MENU MISSING")
+                                  : "",
+        run->deadlettered, run->clean_exit ? "0" : "NOT 0", row->ok ? "" : "  <-- WRONG");
+    return 0;
+}
+
+/* ------------------------------------------------------------------------
+ * Phases
+ * ------------------------------------------------------------------------ */
+
+static int phase_limits(struct bench *b, const struct bench_target *t,
+                        const struct bench_events *es, char *errstr, size_t errstr_size)
+{
+    struct bench_results *r = b->res;
+    size_t n = es->n;
+    bench_progress_note(&b->pg, "limits (a): reading %s with a plain librdkafka consumer",
+                        t->topic);
+    if (bench_read_topic(b->broker.bootstrap, t->topic, n, NULL, NULL, b->stop, &b->pg,
+                         "Kafka read only", &r->read, errstr, errstr_size) < 0)
+        return -1;
+    r->have_read = 1;
+
+    bench_progress_note(&b->pg, "limits (b): Redis plain SET and DEL, pipelines of %d", DEPTH);
+    if (flushall(b, errstr, errstr_size) < 0 ||
+        bench_limit_plain(b->rc, t, es, 0, n, DEPTH, b->stop, &b->pg, &r->plain, errstr,
+                          errstr_size) < 0)
+        return -1;
+    r->have_plain = 1;
+
+    bench_progress_note(&b->pg, "limits (b): the fleet's functions through the apply stage");
+    if (flushall(b, errstr, errstr_size) < 0 ||
+        bench_limit_fleet(t, b->schemas_dir, b->redis.port, es, 0, n, DEPTH, b->stop, &b->pg,
+                          &r->fleet, errstr, errstr_size) < 0)
+        return -1;
+    r->have_fleet = 1;
+    if (r->fleet.rejected)
+        bench_progress_note(&b->pg, "warning: the planner rejected %llu events",
+                            (unsigned long long)r->fleet.rejected);
+
+    if (!(b->o.skip & SKIP_NAIVE)) {
+        uint64_t count = n < NAIVE_PREFIX ? n : NAIVE_PREFIX;
+        bench_progress_note(&b->pg,
+                            "limits (c): naive consumer, one round trip per event, %llu "
+                            "events",
+                            (unsigned long long)count);
+        if (flushall(b, errstr, errstr_size) < 0 ||
+            bench_limit_naive(t, b->schemas_dir, b->redis.port, b->broker.bootstrap, t->topic,
+                              count, b->stop, &b->pg, &r->naive, errstr, errstr_size) < 0)
+            return -1;
+        r->have_naive = 1;
+    }
+    return flushall(b, errstr, errstr_size);
+}
+
+static int cmp_share(const void *a, const void *b)
+{
+    double x = ((const struct bench_cmd_share *)a)->per_event;
+    double y = ((const struct bench_cmd_share *)b)->per_event;
+    return x < y ? 1 : x > y ? -1 : 0;
+}
+
+static int phase_consumer(struct bench *b, const struct bench_target *t,
+                          const struct bench_events *es, char *errstr, size_t errstr_size)
+{
+    struct bench_results *r = b->res;
+    struct bench_run run;
+    struct bench_cmdstats *cmds = calloc((size_t)b->o.runs, sizeof(*cmds));
+    double v[8][BENCH_MAX_RUNS];
+    int rc = -1;
+    if (!cmds) {
+        snprintf(errstr, errstr_size, "out of memory");
+        return -1;
+    }
+    for (int i = 0; i < b->o.runs; i++) {
+        char label[32];
+        snprintf(label, sizeof(label), "run %d", i + 1);
+        bench_progress_note(&b->pg, "consumer %s of %d: %s over %zu events", label, b->o.runs,
+                            t->program, es->n);
+        struct pass_opts po = {.instances = 1};
+        if (consumer_pass(b, t, label, t->topic, es, 0, es->n, &po, &run, errstr, errstr_size) < 0)
+            goto out;
+        double n = (double)run.events;
+        struct bench_run_row *row = &r->run[r->nruns++];
+        row->rate = run.rate;
+        row->rate_observed = run.rate_observed;
+        row->seconds = run.seconds;
+        row->fcalls_pe = run.calls / n;
+        row->round_trips_pe = run.round_trips / n;
+        row->ops_planned_pe = run.ops_planned / n;
+        row->ops_sent_pe = run.ops_sent / n;
+        row->commands_pe = (double)run.commands.total / n;
+        row->cpu_s_per_m = run.cpu_s / n * 1e6;
+        row->rss_mib = (double)run.maxrss_kib / 1024.0;
+        row->exit_status = run.inst[0].exit_status;
+        cmds[i] = run.commands;
+        v[0][i] = row->rate;
+        v[1][i] = row->fcalls_pe;
+        v[2][i] = row->round_trips_pe;
+        v[3][i] = row->ops_planned_pe;
+        v[4][i] = row->ops_sent_pe;
+        v[5][i] = row->commands_pe;
+        v[6][i] = row->cpu_s_per_m;
+        v[7][i] = row->rss_mib;
+    }
+    bench_stat_of(v[0], r->nruns, &r->rate);
+    bench_stat_of(v[1], r->nruns, &r->fcalls_pe);
+    bench_stat_of(v[2], r->nruns, &r->round_trips_pe);
+    bench_stat_of(v[3], r->nruns, &r->ops_planned_pe);
+    bench_stat_of(v[4], r->nruns, &r->ops_sent_pe);
+    bench_stat_of(v[5], r->nruns, &r->commands_pe);
+    bench_stat_of(v[6], r->nruns, &r->cpu_s_per_m);
+    bench_stat_of(v[7], r->nruns, &r->rss_mib);
+
+    /* The median run's commands, the most frequent first. */
+    int median = 0;
+    for (int i = 1; i < r->nruns; i++) {
+        double d = r->run[i].rate - r->rate.median, dm = r->run[median].rate - r->rate.median;
+        if ((d < 0 ? -d : d) < (dm < 0 ? -dm : dm))
+            median = i;
+    }
+    struct bench_cmd_share all[BENCH_CMDSTATS_MAX];
+    size_t nall = 0;
+    for (size_t k = 0; k < cmds[median].n; k++) {
+        if (cmds[median].cmd[k].calls == 0)
+            continue;
+        snprintf(all[nall].name, sizeof(all[nall].name), "%s", cmds[median].cmd[k].name);
+        all[nall].per_event = (double)cmds[median].cmd[k].calls / (double)es->n;
+        nall++;
+    }
+    qsort(all, nall, sizeof(all[0]), cmp_share);
+    r->ncmds = nall < BENCH_TOP_CMDS ? (int)nall : BENCH_TOP_CMDS;
+    memcpy(r->cmds, all, (size_t)r->ncmds * sizeof(all[0]));
+    rc = 0;
+
+out:
+    free(cmds);
+    return rc;
+}
+
+/* The event-age phase starts its producer once the consumer is ready. */
+struct age_ctx {
+    struct bench *b;
+    const char *topic;
+    const struct bench_events *es;
+    size_t from, to;
+    double rate;
+    struct bench_paced *pp;
+};
+
+static int age_on_ready(void *opaque, char *errstr, size_t errstr_size)
+{
+    struct age_ctx *a = opaque;
+    a->pp = bench_paced_start(a->b->broker.bootstrap, a->topic, a->es, a->from, a->to, a->rate,
+                              a->b->stop, errstr, errstr_size);
+    return a->pp ? 0 : -1;
+}
+
+/* One row of the event-age table: a fresh topic, the paced producer, the
+ * consumer with the given settings. */
+static int age_row(struct bench *b, const struct bench_target *t, const struct bench_events *es,
+                   double rate, const char *suffix, const char *setting,
+                   const char *const *extra_env, char *errstr, size_t errstr_size)
+{
+    struct bench_results *r = b->res;
+    struct bench_run run;
+    char topic[128], label[160];
+    snprintf(topic, sizeof(topic), "bench.%s.age.%s", t->name, suffix);
+    snprintf(label, sizeof(label), "event age (%s)", setting);
+    double seconds = b->o.quick ? BENCH_AGE_SECONDS_QUICK : BENCH_AGE_SECONDS;
+    size_t count = (size_t)(rate * seconds);
+    if (count > es->n)
+        count = es->n;
+    if (count > BENCH_AGE_MAX_EVENTS)
+        count = BENCH_AGE_MAX_EVENTS;
+    if (count < 1)
+        count = 1;
+    size_t from = es->n - count, to = es->n;
+    /* Paced production makes small message sets that lz4 barely
+     * compresses: size the topic from the uncompressed bytes. */
+    int parts = partitions_for(es, from, to, 1.0);
+    if (make_topic(b, topic, parts, errstr, errstr_size) < 0)
+        return -1;
+    bench_progress_note(&b->pg,
+                        "event age (%s): %zu events at %.0f events/s (%.1f s) to %s (%d "
+                        "partitions) while the consumer runs",
+                        setting, count, rate, (double)count / rate, topic, parts);
+    struct age_ctx a = {b, topic, es, from, to, rate, NULL};
+    struct pass_opts po = {
+        .instances = 1,
+        .extra_env = extra_env,
+        .warmup_ms = BENCH_AGE_WARMUP_MS,
+        .on_ready = age_on_ready,
+        .opaque = &a,
+    };
+    struct bench_produce_result pr;
+    memset(&pr, 0, sizeof(pr));
+    int rc = consumer_pass(b, t, label, topic, es, from, to, &po, &run, errstr, errstr_size);
+    if (a.pp) {
+        char why[512];
+        if (bench_paced_join(a.pp, &pr, why, sizeof(why)) < 0 && rc == 0) {
+            snprintf(errstr, errstr_size, "%s", why);
+            rc = -1;
+        }
+    }
+    if (rc < 0)
+        return -1;
+    int parts_seen = 0;
+    if (bench_topic_verify(b->broker.bootstrap, topic, count, &parts_seen, errstr, errstr_size) < 0)
+        return -1;
+
+    struct bench_age_row *g = &r->age[r->nage++];
+    const struct bench_instance *in = &run.inst[0];
+    memset(g, 0, sizeof(*g));
+    snprintf(g->setting, sizeof(g->setting), "%s", setting);
+    g->target_rate = rate;
+    g->achieved_rate = pr.rate;
+    g->seconds = pr.seconds;
+    g->events = count;
+    g->partitions = parts;
+    g->p50 = g->p99 = g->steady_p50 = g->steady_p99 = -1;
+    g->max = in->age_max_s;
+    if (in->have_age) {
+        g->p50 = bench_histogram_quantile(&in->age, 0.50, &g->p50_overflow);
+        g->p99 = bench_histogram_quantile(&in->age, 0.99, &g->p99_overflow);
+        g->count = (uint64_t)in->age.count;
+    }
+    if (in->have_age && in->have_age_warm && in->age_warm.n == in->age.n) {
+        /* The histogram of the events applied after the warm-up. */
+        struct bench_histogram steady = in->age;
+        for (size_t k = 0; k < steady.n; k++)
+            steady.cum[k] -= in->age_warm.cum[k];
+        int of;
+        g->steady_count = (uint64_t)steady.cum[steady.n - 1];
+        g->steady_p50 = bench_histogram_quantile(&steady, 0.50, &of);
+        g->steady_p99 = bench_histogram_quantile(&steady, 0.99, &of);
+    }
+    /* Interpolation cannot know where in its bucket the largest value is:
+     * a quantile never exceeds the observed max. */
+    double *qs[] = {&g->p50, &g->p99, &g->steady_p50, &g->steady_p99};
+    for (size_t k = 0; k < sizeof(qs) / sizeof(qs[0]); k++) {
+        if (g->max > 0 && *qs[k] > g->max)
+            *qs[k] = g->max;
+    }
+    return 0;
+}
+
+static int phase_age(struct bench *b, const struct bench_target *t, const struct bench_events *es,
+                     char *errstr, size_t errstr_size)
+{
+    struct bench_results *r = b->res;
+    double rate = r->rate.median > 0 ? r->rate.median / 2 : AGE_FALLBACK_RATE;
+    if (r->rate.median <= 0)
+        bench_progress_note(&b->pg,
+                            "event age: no consumer rate measured; pacing at %.0f "
+                            "events/s",
+                            rate);
+    static const char *const fetch5[] = {"CACHEFLEET_KAFKA_PROPERTY_FETCH_WAIT_MAX_MS=5", NULL};
+    /* The quick run keeps the row that approximates a real broker. */
+    if (!b->o.quick && age_row(b, t, es, rate, "default", "defaults (fetch.wait.max.ms=500)", NULL,
+                               errstr, errstr_size) < 0)
+        return -1;
+    return age_row(b, t, es, rate, "fetch5", "fetch.wait.max.ms=5", fetch5, errstr, errstr_size);
+}
+
+/* One scaling point: its topic, its events, one consumer run. */
+static int scale_point(struct bench *b, const struct bench_target *t, const char *dimension,
+                       const char *point, const char *topic, const struct bench_events *es,
+                       size_t from, size_t to, long batch_max, const char *const *extra_env,
+                       double compression, int produce, char *errstr, size_t errstr_size)
+{
+    struct bench_results *r = b->res;
+    struct bench_run run;
+    if (r->nscale >= BENCH_MAX_SCALE) {
+        snprintf(errstr, errstr_size, "too many scaling points");
+        return -1;
+    }
+    if (produce) {
+        struct bench_produce_result pr;
+        if (make_topic(b, topic, partitions_for(es, from, to, compression), errstr, errstr_size) <
+                0 ||
+            produce_checked(b, topic, es, from, to, &pr, errstr, errstr_size) < 0)
+            return -1;
+    }
+    char label[96];
+    snprintf(label, sizeof(label), "%s %s", dimension, point);
+    struct pass_opts po = {.instances = 1, .batch_max = batch_max, .extra_env = extra_env};
+    if (consumer_pass(b, t, label, topic, es, from, to, &po, &run, errstr, errstr_size) < 0)
+        return -1;
+    struct bench_scale_row *s = &r->scale[r->nscale++];
+    double n = (double)run.events;
+    snprintf(s->dimension, sizeof(s->dimension), "%s", dimension);
+    snprintf(s->point, sizeof(s->point), "%s", point);
+    s->events = run.events;
+    s->rate = run.rate;
+    s->rate_observed = run.rate_observed;
+    s->ops_planned_pe = run.ops_planned / n;
+    s->ops_sent_pe = run.ops_sent / n;
+    s->fcalls_pe = run.calls / n;
+    s->round_trips_pe = run.round_trips / n;
+    s->cpu_s_per_m = run.cpu_s / n * 1e6;
+    s->avg_payload = avg_payload(es, from, to);
+    return 0;
+}
+
+static int phase_scaling(struct bench *b, const struct bench_target *t,
+                         const struct bench_events *es, char *errstr, size_t errstr_size)
+{
+    int quick = b->o.quick;
+    char topic[128];
+
+    /* Batch size, on the tail of the main workload (the change mix). */
+    size_t count = quick ? 2000 : SCALE_EVENTS;
+    if (count > es->n)
+        count = es->n;
+    size_t from = es->n - count;
+    snprintf(topic, sizeof(topic), "bench.%s.batch", t->name);
+    static const long batch_sizes[] = {1, 10, 100, 1000, 5000};
+    bench_progress_note(&b->pg, "scaling: batch size, %zu events", count);
+    for (size_t i = 0; i < sizeof(batch_sizes) / sizeof(batch_sizes[0]); i++) {
+        /* Every point costs a group join (~3 s in the mock): the quick run
+         * keeps two per dimension. */
+        if (quick && batch_sizes[i] != 1 && batch_sizes[i] != 1000)
+            continue;
+        char point[32];
+        snprintf(point, sizeof(point), "%ld", batch_sizes[i]);
+        if (scale_point(b, t, "kafka.batch_max", point, topic, es, from, es->n, batch_sizes[i],
+                        NULL, 1.5, i == 0, errstr, errstr_size) < 0)
+            return -1;
+    }
+
+    /* The consumer's prefetch (librdkafka's queued.max.messages.kbytes), on
+     * the same events: measured here to be what limits the consumer on this
+     * broker, so the table shows it beside the batch size. */
+    static const struct {
+        const char *point;
+        const char *env[2];
+    } prefetch[] = {
+        {"8192 (default)", {NULL, NULL}},
+        {"65536", {"CACHEFLEET_KAFKA_QUEUED_MAX_KBYTES=65536", NULL}},
+    };
+    for (size_t i = 0; !quick && i < sizeof(prefetch) / sizeof(prefetch[0]); i++) {
+        if (scale_point(b, t, "kafka.queued_max_kbytes", prefetch[i].point, topic, es, from, es->n,
+                        0, prefetch[i].env, 1.5, 0, errstr, errstr_size) < 0)
+            return -1;
+    }
+    if (!t->synthesize)
+        return 0;
+
+    /* Payload size and tags per event: synthetic upserts. */
+    static const struct {
+        const char *dimension, *point, *name;
+        size_t value_bytes, tags, events, events_quick;
+    } synth[] = {
+        {"payload", "~100 B", "payload100", 100, 1, SCALE_EVENTS, 0},
+        {"payload", "~1 KB", "payload1k", 1000, 1, SCALE_EVENTS, 0},
+        {"payload", "~10 KB", "payload10k", 10000, 1, SCALE_EVENTS_10K, 500},
+        {"tags per event", "1", "tags1", 450, 1, SCALE_EVENTS, 0},
+        {"tags per event", "10", "tags10", 450, 10, SCALE_EVENTS, 0},
+        {"tags per event", "100", "tags100", 450, 100, SCALE_EVENTS_10K, 500},
+    };
+    for (size_t i = 0; i < sizeof(synth) / sizeof(synth[0]); i++) {
+        if (quick && synth[i].events_quick == 0)
+            continue; /* the quick run keeps one point per dimension */
+        struct bench_synth cfg = {quick ? synth[i].events_quick : synth[i].events,
+                                  synth[i].value_bytes, synth[i].tags};
+        struct bench_events ses;
+        bench_events_init(&ses);
+        bench_progress_note(&b->pg, "scaling: %s %s, %zu synthetic events", synth[i].dimension,
+                            synth[i].point, cfg.events);
+        if (t->synthesize(b->schemas_dir, SEED, &cfg, &ses, errstr, errstr_size) < 0) {
+            bench_events_free(&ses);
+            return -1;
+        }
+        snprintf(topic, sizeof(topic), "bench.%s.%s", t->name, synth[i].name);
+        /* Random padding: assume lz4 gains nothing. */
+        int rc = scale_point(b, t, synth[i].dimension, synth[i].point, topic, &ses, 0, ses.n, 0,
+                             NULL, 1.0, 1, errstr, errstr_size);
+        bench_events_free(&ses);
+        if (rc < 0)
+            return -1;
+    }
+    return 0;
+}
+
+static int phase_pair(struct bench *b, const struct bench_target *t, const struct bench_events *es,
+                      char *errstr, size_t errstr_size)
+{
+    struct bench_results *r = b->res;
+    struct bench_run run;
+    char topic[128];
+    snprintf(topic, sizeof(topic), "bench.%s.pair", t->name);
+    /* As many events of the tail as 8 partitions hold safely (lz4 on bulk
+     * batches of these events gains at least 2x; verified below). */
+    size_t count = 0;
+    uint64_t bytes = 0;
+    double cap = PAIR_PARTITIONS * PARTITION_TARGET_BYTES * 2.0;
+    while (count < es->n && (double)(bytes + es->ev[es->n - 1 - count].len) <= cap) {
+        bytes += es->ev[es->n - 1 - count].len;
+        count++;
+    }
+    size_t from = es->n - count;
+    struct bench_produce_result pr;
+    bench_progress_note(&b->pg, "two instances: %zu events on %s (%d partitions)", count, topic,
+                        PAIR_PARTITIONS);
+    if (make_topic(b, topic, PAIR_PARTITIONS, errstr, errstr_size) < 0 ||
+        produce_checked(b, topic, es, from, es->n, &pr, errstr, errstr_size) < 0)
+        return -1;
+    r->pair_events = count;
+    r->pair_partitions = PAIR_PARTITIONS;
+    struct pass_opts one = {.instances = 1}, two = {.instances = 2};
+    if (consumer_pass(b, t, "one instance", topic, es, from, es->n, &one, &run, errstr,
+                      errstr_size) < 0)
+        return -1;
+    r->single_rate = run.rate;
+    r->single_observed = run.rate_observed;
+    r->single_cpu_s = run.cpu_s;
+    if (consumer_pass(b, t, "two instances", topic, es, from, es->n, &two, &run, errstr,
+                      errstr_size) < 0)
+        return -1;
+    r->pair_rate = run.rate;
+    r->pair_observed = run.rate_observed;
+    for (int i = 0; i < 2; i++) {
+        r->pair_share[i] = run.inst[i].applied + run.inst[i].deadlettered;
+        r->pair_cpu_s[i] = run.inst[i].cpu_s;
+    }
+    r->have_pair = 1;
+    return 0;
+}
+
+/* ------------------------------------------------------------------------
+ * The run's directory and servers
+ * ------------------------------------------------------------------------ */
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+static int servers_start(struct bench *b, const struct bench_target *t, char *errstr,
+                         size_t errstr_size)
+{
+    if (bench_redis_start(&b->redis, b->o.redis_server, b->dir, errstr, errstr_size) < 0)
+        return -1;
+    snprintf(b->res->redis, sizeof(b->res->redis), "%s", b->redis.version);
+    b->rc = bench_redis_connect(&b->redis, 60000, errstr, errstr_size);
+    if (!b->rc)
+        return -1;
+    char main_topic[300], main_dlq[300];
+    snprintf(main_topic, sizeof(main_topic), "%s:%d", t->topic, b->res->partitions);
+    snprintf(main_dlq, sizeof(main_dlq), "%s.dlq:1", t->topic);
+    const char *topics[] = {main_topic, main_dlq};
+    return bench_broker_start(&b->broker, b->broker_prog, b->dir, topics, 2, errstr, errstr_size);
+}
+
+static void servers_stop(struct bench *b)
+{
+    if (b->rc) {
+        redisFree(b->rc);
+        b->rc = NULL;
+    }
+    if (b->broker.proc.started) {
+        int st = bench_broker_stop(&b->broker);
+        if (st != 0)
+            bench_progress_note(&b->pg, "the broker exited with status %d (log: %s)", st,
+                                b->broker.log_path);
+    }
+    if (b->redis.proc.started) {
+        int st = bench_redis_stop(&b->redis);
+        if (st != 0)
+            bench_progress_note(&b->pg, "redis-server exited with status %d (log: %s)", st,
+                                b->redis.log_path);
+    }
+}
+
+/* ------------------------------------------------------------------------
+ * One consumer of the table
+ * ------------------------------------------------------------------------ */
+
+static int bench_target_run(struct bench *b, const struct bench_target *t)
+{
+    struct bench_results *r = b->res;
+    struct bench_events es;
+    char errstr[2048];
+    int rc = -1;
+    bench_events_init(&es);
+    r->consumer = t->name;
+    r->topic = t->topic;
+    r->program = t->program;
+
+    bench_progress_note(&b->pg, "generating %llu %s events (seed %d)",
+                        (unsigned long long)b->o.events, t->name, SEED);
+    int64_t g0 = bench_mono_us();
+    if (t->generate(b->schemas_dir, SEED, (size_t)b->o.events, &es, errstr, sizeof(errstr)) < 0) {
+        fail_with(b, "%s", errstr);
+        goto out;
+    }
+    r->gen_seconds = (double)(bench_mono_us() - g0) / 1e6;
+    r->avg_payload = avg_payload(&es, 0, es.n);
+    uint64_t value_bytes = 0;
+    for (size_t i = 0; i < es.n; i++) {
+        if (es.ev[i].has_value) {
+            r->valued_events++;
+            value_bytes += es.ev[i].value_len;
+        }
+    }
+    r->avg_value = r->valued_events ? (double)value_bytes / (double)r->valued_events : 0;
+
+    /* The servers, with the main topic sized from the events: lz4 on bulk
+     * batches of the shop's events gains at least 1.5x. */
+    r->partitions = partitions_for(&es, 0, es.n, 1.5);
+    if (servers_start(b, t, errstr, sizeof(errstr)) < 0) {
+        fail_with(b, "%s", errstr);
+        goto out;
+    }
+    bench_progress_note(&b->pg, "producing %zu events to %s (%d partitions, lz4)", es.n, t->topic,
+                        r->partitions);
+    if (produce_checked(b, t->topic, &es, 0, es.n, &r->produce, errstr, sizeof(errstr)) < 0) {
+        fail_with(b, "%s", errstr);
+        goto out;
+    }
+    r->have_produce = 1;
+    bench_progress_note(&b->pg,
+                        "produced %zu events in %.2f s (%.0f events/s); the broker kept "
+                        "all of them",
+                        es.n, r->produce.seconds, r->produce.rate);
+
+    if (!(b->o.skip & SKIP_LIMITS) && phase_limits(b, t, &es, errstr, sizeof(errstr)) < 0) {
+        fail_with(b, "limits: %s", errstr);
+        goto out;
+    }
+    if (!(b->o.skip & SKIP_CONSUMER) && phase_consumer(b, t, &es, errstr, sizeof(errstr)) < 0) {
+        fail_with(b, "consumer: %s", errstr);
+        goto out;
+    }
+    if (!(b->o.skip & SKIP_AGE) && phase_age(b, t, &es, errstr, sizeof(errstr)) < 0) {
+        fail_with(b, "event age: %s", errstr);
+        goto out;
+    }
+    if (!(b->o.skip & SKIP_SCALING) && phase_scaling(b, t, &es, errstr, sizeof(errstr)) < 0) {
+        fail_with(b, "scaling: %s", errstr);
+        goto out;
+    }
+    if (!(b->o.skip & SKIP_PAIR) && phase_pair(b, t, &es, errstr, sizeof(errstr)) < 0) {
+        fail_with(b, "two instances: %s", errstr);
+        goto out;
+    }
+    rc = 0;
+
+out:
+    servers_stop(b);
+    bench_events_free(&es);
+    return rc;
+}
+
+/* ------------------------------------------------------------------------
+ * main
+ * ------------------------------------------------------------------------ */
+
+int main(int argc, char **argv)
+{
+    struct bench_results results;
+    struct bench b;
+    memset(&results, 0, sizeof(results));
+    memset(&b, 0, sizeof(b));
+    int prc = parse_flags(argc, argv, &b.o);
+    if (prc != 0)
+        return prc > 0 ? 0 : 2;
+
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    /* The consumer programs inherit the environment: a CACHEFLEET_ setting
+     * left there would change what "default settings" means in the report. */
+    char scrubbed[1024] = "";
+    for (int again = 1; again;) {
+        again = 0;
+        for (char **e = environ; e && *e; e++) {
+            if (strncmp(*e, "CACHEFLEET_", 11) != 0)
+                continue;
+            char name[256];
+            snprintf(name, sizeof(name), "%.*s", (int)strcspn(*e, "="), *e);
+            size_t used = strlen(scrubbed);
+            snprintf(scrubbed + used, sizeof(scrubbed) - used, "%s%s", used ? ", " : "", name);
+            unsetenv(name);
+            again = 1; /* environ changed under us: start over */
+            break;
+        }
+    }
+
+    b.stop = &stop_requested;
+    b.res = &results;
+    bench_progress_init(&b.pg);
+    int64_t t0 = bench_mono_us();
+    bench_results_machine(&results);
+    results.events = b.o.events;
+    results.runs = b.o.runs;
+    results.quick = b.o.quick;
+    results.seed = SEED;
+    snprintf(b.schemas_dir, sizeof(b.schemas_dir), "%s/schemas", CF_SOURCE_DIR);
+    snprintf(b.broker_prog, sizeof(b.broker_prog), "%s/cachefleet-broker", CF_BUILD_DIR);
+
+    const char *tmp = getenv("TMPDIR");
+    snprintf(b.dir, sizeof(b.dir), "%s/cachefleet-bench-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    if (!mkdtemp(b.dir)) {
+        fprintf(stderr, PROGRAM ": cannot create a directory %s: %s\n", b.dir, strerror(errno));
+        return 1;
+    }
+    bench_progress_note(&b.pg, "run directory %s", b.dir);
+    if (scrubbed[0])
+        bench_progress_note(&b.pg,
+                            "ignoring %s from the environment: the consumers run with "
+                            "their defaults unless a phase says otherwise",
+                            scrubbed);
+
+    char errstr[2048];
+    for (size_t i = 0; i < bench_ntargets && !results.failure[0]; i++)
+        bench_target_run(&b, &bench_targets[i]);
+    if (stop_requested && !results.failure[0])
+        snprintf(results.failure, sizeof(results.failure), "interrupted");
+    results.wall_seconds = (double)(bench_mono_us() - t0) / 1e6;
+
+    bench_report_markdown(&results, stdout);
+    fflush(stdout);
+    if (b.o.json && bench_report_json(&results, b.o.json, errstr, sizeof(errstr)) < 0) {
+        bench_progress_note(&b.pg, "%s", errstr);
+        if (!results.failure[0])
+            snprintf(results.failure, sizeof(results.failure), "%.1000s", errstr);
+    }
+    if (b.o.keep) {
+        bench_progress_note(&b.pg, "kept %s", b.dir);
+    } else if (nftw(b.dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS) != 0) {
+        bench_progress_note(&b.pg, "could not remove %s: %s", b.dir, strerror(errno));
+    }
+    int ok = bench_results_ok(&results);
+    bench_progress_note(&b.pg, "%s in %.1f s", ok ? "done" : "FAILED", results.wall_seconds);
+    return ok ? 0 : 1;
+}
