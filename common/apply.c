@@ -38,6 +38,7 @@ struct cf_apply {
 
     char *buf; /* RESP of the batch being sent */
     size_t len, cap;
+    uint64_t generation; /* connections made */
 };
 
 /* ------------------------------------------------------------------------
@@ -279,8 +280,85 @@ int cf_apply_connect(struct cf_apply *ap)
         if (setup_command(ap, "FUNCTION LOAD", 4, argv, lens) < 0)
             goto fail;
     }
+    ap->generation++;
     return 0;
 
+fail:
+    cf_apply_disconnect(ap);
+    return -1;
+}
+
+uint64_t cf_apply_generation(const struct cf_apply *ap)
+{
+    return ap->generation;
+}
+
+int cf_apply_exists(struct cf_apply *ap, const char *const *keys, size_t n, int *exists)
+{
+    if (n == 0)
+        return 0;
+    if (cf_apply_connect(ap) < 0)
+        return -1;
+    ap->len = 0;
+    put_array(ap, n + 1);
+    put_str(ap, "MGET");
+    for (size_t i = 0; i < n; i++)
+        put_str(ap, keys[i]);
+    void *r = NULL;
+    if (redisAppendFormattedCommand(ap->ctx, ap->buf, ap->len) != REDIS_OK ||
+        redisGetReply(ap->ctx, &r) != REDIS_OK || !r) {
+        set_error(ap, "MGET", ap->ctx->errstr[0] ? ap->ctx->errstr : "connection lost");
+        goto fail;
+    }
+    redisReply *reply = r;
+    int ok = reply->type == REDIS_REPLY_ARRAY && reply->elements == n;
+    if (ok) {
+        for (size_t i = 0; i < n; i++)
+            exists[i] = reply->element[i]->type != REDIS_REPLY_NIL;
+    } else {
+        set_error(ap, "MGET", reply->type == REDIS_REPLY_ERROR ? reply->str : "unexpected reply");
+    }
+    freeReplyObject(reply);
+    if (!ok)
+        goto fail;
+    return 0;
+fail:
+    cf_apply_disconnect(ap);
+    return -1;
+}
+
+int cf_apply_mark(struct cf_apply *ap, const char *const *keys, size_t n)
+{
+    if (n == 0)
+        return 0;
+    if (cf_apply_connect(ap) < 0)
+        return -1;
+    ap->len = 0;
+    for (size_t i = 0; i < n; i++) {
+        put_array(ap, 3);
+        put_str(ap, "SET");
+        put_str(ap, keys[i]);
+        put_str(ap, "1");
+    }
+    if (redisAppendFormattedCommand(ap->ctx, ap->buf, ap->len) != REDIS_OK) {
+        set_error(ap, "SET", ap->ctx->errstr);
+        goto fail;
+    }
+    for (size_t i = 0; i < n; i++) {
+        void *r = NULL;
+        if (redisGetReply(ap->ctx, &r) != REDIS_OK || !r) {
+            set_error(ap, "SET", ap->ctx->errstr[0] ? ap->ctx->errstr : "connection lost");
+            goto fail;
+        }
+        redisReply *reply = r;
+        int ok = reply->type == REDIS_REPLY_STATUS;
+        if (!ok)
+            set_error(ap, "SET", reply->type == REDIS_REPLY_ERROR ? reply->str : "unexpected reply");
+        freeReplyObject(reply);
+        if (!ok)
+            goto fail;
+    }
+    return 0;
 fail:
     cf_apply_disconnect(ap);
     return -1;

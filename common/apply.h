@@ -67,6 +67,18 @@ void cf_apply_disconnect(struct cf_apply *ap);
  * the same plan again after a failure is correct. */
 int cf_apply_plan(struct cf_apply *ap, const struct cf_plan *plan, struct cf_apply_result *res);
 
+/* Incremented by every new connection: what was checked on an earlier
+ * connection (see the runtime's epochs) must be checked again. */
+uint64_t cf_apply_generation(const struct cf_apply *ap);
+
+/* exists[i] = 1 when keys[i] exists (one MGET).  Connects if needed.
+ * Returns 0, or -1 with the connection dropped. */
+int cf_apply_exists(struct cf_apply *ap, const char *const *keys, size_t n, int *exists);
+
+/* SET keys[i] "1" without expiry, for every i (one pipelined round trip).
+ * Returns 0, or -1 with the connection dropped. */
+int cf_apply_mark(struct cf_apply *ap, const char *const *keys, size_t n);
+
 /* The last error, "" when none.  Valid until the next call. */
 const char *cf_apply_error(const struct cf_apply *ap);
 

@@ -204,6 +204,9 @@ void cf_metrics_render(struct cf_metrics *m, FILE *out)
             &m->commit_errors);
     counter(m, out, "cachefleet_rebalances_total", "Partition assignments and revocations.",
             &m->rebalances);
+    counter(m, out, "cachefleet_rewarms_total",
+            "Partitions re-read from their first offset because Redis had lost their epoch.",
+            &m->rewarms);
 
     gauge(m, out, "cachefleet_redis_up", "1 when connected to Redis with the functions loaded.",
           atomic_load(&m->redis_up));

@@ -65,6 +65,7 @@ struct cf_metrics {
     _Atomic uint64_t commits;
     _Atomic uint64_t commit_errors;
     _Atomic uint64_t rebalances;
+    _Atomic uint64_t rewarms;        /* partitions re-read from their start (Redis lost data) */
 
     _Atomic int redis_up;            /* 1: connected, library loaded */
     _Atomic int broker_up;           /* 1: the consumer has a broker connection */

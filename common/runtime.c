@@ -22,6 +22,20 @@
  * when fetching was paused) are kept in the stash, and their partition is
  * paused then.
  *
+ * Epochs: Redis may lose the fleet's data (restarted without persistence,
+ * flushed, failed over to an empty replica), and with it state that only
+ * the whole history rebuilds: the category records behind the menu, the
+ * role and session indexes, the markers.  For every assigned partition the
+ * runtime keeps a key <prefix>cf:epoch:<group>:<topic>:<partition>, set
+ * once the partition has been read from its start against this Redis.
+ * Before each batch (and every EPOCH_RECHECK_MS, and on every new
+ * connection) the keys of the assigned partitions are checked with one
+ * MGET; a partition whose key is missing is rewound to its first offset
+ * (committed before the key is set, so a crash cannot skip the replay) and
+ * re-read: versions and markers make the replay converge on the newest
+ * state.  A brand-new Redis in front of an existing topic is warmed the same
+ * way.
+ *
  * Revocation (the before_revoke hook, called from inside a poll): the
  * batch in hand is planned if it was not, then applied and dead-lettered
  * with one attempt each; if both succeed its offsets are stored and the
@@ -60,6 +74,9 @@
 
 extern char **environ;
 
+/* How often the epochs are checked again on a healthy connection (an
+ * operator's FLUSHALL does not drop connections). */
+#define EPOCH_RECHECK_MS 10000
 /* How long a revocation waits for the dead-letter topic. */
 #define REVOKE_FLUSH_MS 5000
 /* How long one attempt waits for the dead-letter topic. */
@@ -104,6 +121,13 @@ struct runtime {
     bool stored_since_commit;
     int64_t last_commit_ms;
     int64_t stop_deadline_ms; /* when SIGTERM gives up on a batch; 0: not stopping */
+
+    /* epochs: partitions confirmed against the current connection */
+    int32_t *ep_part;
+    uint64_t *ep_gen;
+    size_t ep_n, ep_cap;
+    int64_t ep_checked_ms;
+    int64_t idle_check_ms;
 
     /* progress log line */
     int64_t progress_at_ms;
@@ -323,6 +347,121 @@ static void finish_batch(struct runtime *rt)
     rt->planned = rt->applied = rt->lettered = false;
 }
 
+/* ------------------------------------------------------------------------
+ * Epochs
+ * ------------------------------------------------------------------------ */
+
+static size_t epoch_slot(struct runtime *rt, int32_t partition)
+{
+    for (size_t i = 0; i < rt->ep_n; i++) {
+        if (rt->ep_part[i] == partition)
+            return i;
+    }
+    if (rt->ep_n == rt->ep_cap) {
+        rt->ep_cap = rt->ep_cap ? rt->ep_cap * 2 : 64;
+        int32_t *parts = realloc(rt->ep_part, rt->ep_cap * sizeof(*parts));
+        uint64_t *gens = realloc(rt->ep_gen, rt->ep_cap * sizeof(*gens));
+        if (!parts || !gens)
+            abort();
+        rt->ep_part = parts;
+        rt->ep_gen = gens;
+    }
+    rt->ep_part[rt->ep_n] = partition;
+    rt->ep_gen[rt->ep_n] = 0;
+    return rt->ep_n++;
+}
+
+static void drop_partition_messages(struct runtime *rt, int32_t partition)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < rt->n; i++) {
+        if (rt->batch[i]->partition == partition)
+            rd_kafka_message_destroy(rt->batch[i]);
+        else
+            rt->batch[k++] = rt->batch[i];
+    }
+    rt->n = k;
+    k = 0;
+    for (size_t i = 0; i < rt->nstash; i++) {
+        if (rt->stash[i]->partition == partition)
+            rd_kafka_message_destroy(rt->stash[i]);
+        else
+            rt->stash[k++] = rt->stash[i];
+    }
+    rt->nstash = k;
+}
+
+/* Checks the epoch of every assigned partition not yet confirmed on this
+ * connection; rewinds those whose epoch is gone.  Called before a batch is
+ * planned.  Returns 0, or -1 when Redis (or a rewind) failed. */
+static int ensure_epochs(struct runtime *rt)
+{
+    if (cf_apply_connect(rt->ap) < 0)
+        return -1;
+    int64_t now = cf_mono_ms();
+    if (now - rt->ep_checked_ms > EPOCH_RECHECK_MS) {
+        for (size_t i = 0; i < rt->ep_n; i++)
+            rt->ep_gen[i] = 0;
+        rt->ep_checked_ms = now;
+    }
+    uint64_t gen = cf_apply_generation(rt->ap);
+    const rd_kafka_topic_partition_list_t *assigned = cf_source_assignment(rt->src);
+    size_t n = 0;
+    int32_t parts[CF_METRICS_MAX_PARTITIONS];
+    for (int i = 0; i < assigned->cnt && n < CF_METRICS_MAX_PARTITIONS; i++) {
+        size_t slot = epoch_slot(rt, assigned->elems[i].partition);
+        if (rt->ep_gen[slot] != gen)
+            parts[n++] = assigned->elems[i].partition;
+    }
+    if (n == 0)
+        return 0;
+
+    char(*keys)[512] = calloc(n, sizeof(*keys));
+    const char **ptrs = calloc(n, sizeof(*ptrs));
+    int *exists = calloc(n, sizeof(*exists));
+    if (!keys || !ptrs || !exists)
+        abort();
+    int rc = 0;
+    for (size_t i = 0; i < n; i++) {
+        snprintf(keys[i], sizeof(keys[i]), "%scf:epoch:%s:%s:%d", rt->s.cache_prefix,
+                 rt->s.kafka_group_id, rt->s.kafka_topic, (int)parts[i]);
+        ptrs[i] = keys[i];
+    }
+    if (cf_apply_exists(rt->ap, ptrs, n, exists) < 0) {
+        rc = -1;
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (exists[i])
+            continue;
+        int64_t low = 0;
+        char err[512];
+        if (cf_source_rewind(rt->src, rt->s.kafka_topic, parts[i], &low, err, sizeof(err)) < 0) {
+            cf_log_emit(rt->lg, CF_LOG_WARN, "cannot rewind a partition for re-warming",
+                        CF_LI("partition", parts[i]), CF_LS("error", err), CF_LEND);
+            rc = -1;
+            goto out;
+        }
+        drop_partition_messages(rt, parts[i]);
+        if (cf_apply_mark(rt->ap, &ptrs[i], 1) < 0) {
+            rc = -1;
+            goto out;
+        }
+        cf_metric_add(&rt->m->rewarms, 1);
+        cf_log_emit(rt->lg, CF_LOG_INFO,
+                    "no epoch in redis for this partition: re-warming it from its first offset",
+                    CF_LS("topic", rt->s.kafka_topic), CF_LI("partition", parts[i]),
+                    CF_LI("from_offset", low), CF_LEND);
+    }
+    for (size_t i = 0; i < n; i++)
+        rt->ep_gen[epoch_slot(rt, parts[i])] = gen;
+out:
+    free(keys);
+    free(ptrs);
+    free(exists);
+    return rc;
+}
+
 /* A failed attempt: the first one of a run pauses fetching. */
 static void note_failure(struct runtime *rt, const char *dependency, const char *error, int attempt)
 {
@@ -346,8 +485,27 @@ static int process_batch(struct runtime *rt)
             go_up(rt);
         else if (rt->down)
             backoff(rt, 0);
+        else if (cf_mono_ms() - rt->idle_check_ms >= 1000) {
+            /* Idle: a cold Redis is still warmed, and readiness follows
+             * Redis.  At most once a second. */
+            rt->idle_check_ms = cf_mono_ms();
+            int up = ensure_epochs(rt) == 0;
+            if (up != atomic_load(&rt->m->redis_up))
+                cf_log_emit(rt->lg, up ? CF_LOG_INFO : CF_LOG_WARN,
+                            up ? "redis reachable" : "redis unreachable while idle",
+                            CF_LS("error", up ? "" : cf_apply_error(rt->ap)), CF_LEND);
+            atomic_store(&rt->m->redis_up, up);
+        }
         return 0;
     }
+    for (int attempt = 0; !rt->planned && ensure_epochs(rt) < 0; attempt++) {
+        note_failure(rt, "redis", cf_apply_error(rt->ap), attempt);
+        if (give_up(rt))
+            goto give_up;
+        backoff(rt, attempt);
+    }
+    if (rt->n == 0)
+        return 0; /* every message belonged to a partition being re-warmed */
     if (!rt->planned)
         plan_batch(rt);
 
@@ -558,6 +716,8 @@ static void runtime_free(struct runtime *rt, const struct cf_setting_table *tabl
     free(rt->batch);
     free(rt->info);
     free(rt->stash);
+    free(rt->ep_part);
+    free(rt->ep_gen);
     cf_http_destroy(rt->http);
     cf_deadletter_destroy(rt->dl, DEADLETTER_FLUSH_MS);
     cf_apply_destroy(rt->ap);

@@ -467,6 +467,52 @@ int cf_source_commit(struct cf_source *src, int async)
     return 0;
 }
 
+const rd_kafka_topic_partition_list_t *cf_source_assignment(const struct cf_source *src)
+{
+    return src->assigned;
+}
+
+int cf_source_rewind(struct cf_source *src, const char *topic, int32_t partition, int64_t *low,
+                     char *errstr, size_t errstr_size)
+{
+    int64_t lo = 0, hi = 0;
+    rd_kafka_resp_err_t err =
+        rd_kafka_query_watermark_offsets(src->rk, topic, partition, &lo, &hi, 10000);
+    if (err) {
+        snprintf(errstr, errstr_size, "watermarks of %s [%d]: %s", topic, (int)partition,
+                 rd_kafka_err2str(err));
+        return -1;
+    }
+    rd_kafka_topic_partition_list_t *one = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(one, topic, partition)->offset = lo;
+    rd_kafka_error_t *error = rd_kafka_seek_partitions(src->rk, one, 10000);
+    int rc = 0;
+    if (error) {
+        snprintf(errstr, errstr_size, "seek %s [%d]: %s", topic, (int)partition,
+                 rd_kafka_error_string(error));
+        rd_kafka_error_destroy(error);
+        rc = -1;
+    } else if (one->elems[0].err) {
+        snprintf(errstr, errstr_size, "seek %s [%d]: %s", topic, (int)partition,
+                 rd_kafka_err2str(one->elems[0].err));
+        rc = -1;
+    }
+    if (rc == 0) {
+        one->elems[0].offset = lo;
+        one->elems[0].err = RD_KAFKA_RESP_ERR_NO_ERROR;
+        rd_kafka_offsets_store(src->rk, one);
+        err = rd_kafka_commit(src->rk, one, 0);
+        if (err && err != RD_KAFKA_RESP_ERR__NO_OFFSET) {
+            snprintf(errstr, errstr_size, "commit %s [%d] at %lld: %s", topic, (int)partition,
+                     (long long)lo, rd_kafka_err2str(err));
+            rc = -1;
+        }
+    }
+    rd_kafka_topic_partition_list_destroy(one);
+    *low = lo;
+    return rc;
+}
+
 /* ------------------------------------------------------------------------
  * Pausing
  * ------------------------------------------------------------------------ */

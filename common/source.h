@@ -89,6 +89,16 @@ void cf_source_pause_all(struct cf_source *src);
 void cf_source_pause_one(struct cf_source *src, const char *topic, int32_t partition);
 void cf_source_resume(struct cf_source *src);
 
+/* The current assignment (owned by the source; valid until the next poll). */
+const rd_kafka_topic_partition_list_t *cf_source_assignment(const struct cf_source *src);
+
+/* Starts a partition over from its first offset still in the log: seeks
+ * there, and stores and commits that offset synchronously, so a crash
+ * right after cannot skip what is about to be replayed.  Returns 0 with
+ * the offset in *low, or -1 with errstr. */
+int cf_source_rewind(struct cf_source *src, const char *topic, int32_t partition, int64_t *low,
+                     char *errstr, size_t errstr_size);
+
 /* The underlying handle (for the benchmark and the tests). */
 rd_kafka_t *cf_source_handle(struct cf_source *src);
 
