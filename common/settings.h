@@ -31,6 +31,8 @@ struct cf_settings {
     long long kafka_max_poll_interval_ms;
     long long kafka_queued_max_kbytes;
     long long kafka_statistics_interval_ms;
+    long long kafka_fetch_wait_max_ms;
+    long long kafka_fetch_max_bytes;
     char *kafka_security_protocol;
     char *kafka_sasl_mechanism;
     char *kafka_sasl_username;

@@ -285,11 +285,17 @@ struct cf_source *cf_source_new(const struct cf_settings *s, struct cf_log *lg,
     src->paused = rd_kafka_topic_partition_list_new(64);
     src->last_error = RD_KAFKA_RESP_ERR_NO_ERROR;
     rd_kafka_topic_partition_list_t *topics = NULL;
-    char num[32];
 
     rd_kafka_conf_t *conf = cf_kafka_conf_new(s, errstr, errstr_size);
     if (!conf)
         goto fail;
+    char session[24], poll_interval[24], queued[24], stats[24], wait[24], fetch_max[24];
+    snprintf(session, sizeof(session), "%lld", s->kafka_session_timeout_ms);
+    snprintf(poll_interval, sizeof(poll_interval), "%lld", s->kafka_max_poll_interval_ms);
+    snprintf(queued, sizeof(queued), "%lld", s->kafka_queued_max_kbytes);
+    snprintf(stats, sizeof(stats), "%lld", s->kafka_statistics_interval_ms);
+    snprintf(wait, sizeof(wait), "%lld", s->kafka_fetch_wait_max_ms);
+    snprintf(fetch_max, sizeof(fetch_max), "%lld", s->kafka_fetch_max_bytes);
     struct {
         const char *name, *value, *setting;
     } props[] = {
@@ -299,34 +305,22 @@ struct cf_source *cf_source_new(const struct cf_settings *s, struct cf_log *lg,
         {"enable.partition.eof", "false", NULL},
         {"auto.offset.reset", s->kafka_auto_offset_reset, "kafka.auto_offset_reset"},
         {"partition.assignment.strategy", "cooperative-sticky", NULL},
+        {"session.timeout.ms", session, "kafka.session_timeout_ms"},
+        {"max.poll.interval.ms", poll_interval, "kafka.max_poll_interval_ms"},
+        {"queued.max.messages.kbytes", queued, "kafka.queued_max_kbytes"},
+        {"statistics.interval.ms", stats, "kafka.statistics_interval_ms"},
+        {"fetch.wait.max.ms", wait, "kafka.fetch_wait_max_ms"},
+        {"fetch.max.bytes", fetch_max, "kafka.fetch_max_bytes"},
     };
     for (size_t i = 0; i < sizeof(props) / sizeof(props[0]); i++) {
-        /* Pass-through properties win over the defaults above. */
-        char cur[256];
-        size_t cur_size = sizeof(cur);
+        /* Pass-through properties (kafka.property) win over these. */
         bool overridden = false;
         for (size_t j = 0; j < s->kafka_properties.count; j++)
             overridden |= strcmp(s->kafka_properties.names[j], props[i].name) == 0;
-        if (overridden && rd_kafka_conf_get(conf, props[i].name, cur, &cur_size) == RD_KAFKA_CONF_OK)
+        if (overridden)
             continue;
         if (set(conf, props[i].name, props[i].value, props[i].setting ? props[i].setting : props[i].name,
                 errstr, errstr_size) < 0)
-            goto fail_conf;
-    }
-    struct {
-        const char *name;
-        long long value;
-        const char *setting;
-    } nums[] = {
-        {"session.timeout.ms", s->kafka_session_timeout_ms, "kafka.session_timeout_ms"},
-        {"max.poll.interval.ms", s->kafka_max_poll_interval_ms, "kafka.max_poll_interval_ms"},
-        {"queued.max.messages.kbytes", s->kafka_queued_max_kbytes, "kafka.queued_max_kbytes"},
-        {"statistics.interval.ms", s->kafka_statistics_interval_ms,
-         "kafka.statistics_interval_ms"},
-    };
-    for (size_t i = 0; i < sizeof(nums) / sizeof(nums[0]); i++) {
-        snprintf(num, sizeof(num), "%lld", nums[i].value);
-        if (set(conf, nums[i].name, num, nums[i].setting, errstr, errstr_size) < 0)
             goto fail_conf;
     }
     rd_kafka_conf_set_opaque(conf, src);
