@@ -49,6 +49,9 @@ void cf_consumer_spawn(struct cf_consumer_proc *c, struct cf_fleet *f, const cha
     snprintf(redis, sizeof(redis), "CACHEFLEET_REDIS_PORT=%d", f->redis.port);
     snprintf(http, sizeof(http), "CACHEFLEET_HTTP_PORT=%d", c->http_port);
     snprintf(schemas, sizeof(schemas), "CACHEFLEET_SCHEMAS_DIR=%s", cf_test_schemas_dir());
+    /* The extra settings first: the first of two entries of one name wins. */
+    for (size_t i = 0; extra_env && extra_env[i] && n < 56; i++)
+        env[n++] = extra_env[i];
     env[n++] = brokers;
     env[n++] = redis;
     env[n++] = http;
@@ -56,8 +59,6 @@ void cf_consumer_spawn(struct cf_consumer_proc *c, struct cf_fleet *f, const cha
     env[n++] = "CACHEFLEET_HTTP_BIND=127.0.0.1";
     env[n++] = "CACHEFLEET_KAFKA_COMMIT_INTERVAL_MS=100";
     env[n++] = "CACHEFLEET_LOG_LEVEL=debug";
-    for (size_t i = 0; extra_env && extra_env[i] && n < 63; i++)
-        env[n++] = extra_env[i];
     env[n] = NULL;
     char prog[64];
     snprintf(prog, sizeof(prog), "cachefleet-%s", name);
