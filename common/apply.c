@@ -222,6 +222,53 @@ static int setup_command(struct cf_apply *ap, const char *what, int argc, const 
     return rc;
 }
 
+/* The library's code, from a FUNCTION LIST reply (RESP2: a flat array of
+ * name, value pairs per library). */
+static const redisReply *library_code(const redisReply *list)
+{
+    if (list->type != REDIS_REPLY_ARRAY || list->elements != 1)
+        return NULL;
+    const redisReply *lib = list->element[0];
+    if (lib->type != REDIS_REPLY_ARRAY)
+        return NULL;
+    for (size_t i = 0; i + 1 < lib->elements; i += 2) {
+        const redisReply *k = lib->element[i];
+        if (k->type == REDIS_REPLY_STRING && strcmp(k->str, "library_code") == 0)
+            return lib->element[i + 1];
+    }
+    return NULL;
+}
+
+/* With redis.load_functions off, an operator loads the library (and the
+ * fleet's ACL user may lack FUNCTION LOAD): it must be byte for byte the
+ * one this program was built with. */
+static int check_library(struct cf_apply *ap)
+{
+    redisReply *r = redisCommand(ap->ctx, "FUNCTION LIST LIBRARYNAME cachefleet WITHCODE");
+    if (!r) {
+        set_error(ap, "FUNCTION LIST", ap->ctx->errstr);
+        return -1;
+    }
+    int rc = 0;
+    const redisReply *code = r->type == REDIS_REPLY_ERROR ? NULL : library_code(r);
+    if (r->type == REDIS_REPLY_ERROR) {
+        snprintf(ap->errstr, sizeof(ap->errstr), "FUNCTION LIST: %.*s", (int)r->len, r->str);
+        rc = -1;
+    } else if (!code || code->type != REDIS_REPLY_STRING) {
+        set_error(ap, "functions", "the cachefleet library is not loaded in Redis (setting "
+                                   "redis.load_functions is off: load share/cachefleet/"
+                                   "functions.lua with FUNCTION LOAD REPLACE)");
+        rc = -1;
+    } else if (code->len != cf_functions_lua_len ||
+               memcmp(code->str, cf_functions_lua, code->len) != 0) {
+        set_error(ap, "functions", "the cachefleet library loaded in Redis is not this "
+                                   "program's (load its share/cachefleet/functions.lua)");
+        rc = -1;
+    }
+    freeReplyObject(r);
+    return rc;
+}
+
 int cf_apply_connect(struct cf_apply *ap)
 {
     if (ap->ctx)
@@ -274,11 +321,13 @@ int cf_apply_connect(struct cf_apply *ap)
         if (setup_command(ap, "CLIENT SETNAME", 3, argv, lens) < 0)
             goto fail;
     }
-    {
+    if (ap->s.load_functions) {
         const char *argv[] = {"FUNCTION", "LOAD", "REPLACE", cf_functions_lua};
         size_t lens[] = {8, 4, 7, cf_functions_lua_len};
         if (setup_command(ap, "FUNCTION LOAD", 4, argv, lens) < 0)
             goto fail;
+    } else if (check_library(ap) < 0) {
+        goto fail;
     }
     ap->generation++;
     return 0;
@@ -514,12 +563,14 @@ int cf_apply_plan(struct cf_apply *ap, const struct cf_plan *plan, struct cf_app
             goto fail;
         }
         redisReply *reply = r;
-        bool ok = reply->type == REDIS_REPLY_ARRAY && reply->elements == 2 &&
+        bool ok = reply->type == REDIS_REPLY_ARRAY && reply->elements == 3 &&
                   reply->element[0]->type == REDIS_REPLY_INTEGER &&
-                  reply->element[1]->type == REDIS_REPLY_INTEGER;
+                  reply->element[1]->type == REDIS_REPLY_INTEGER &&
+                  reply->element[2]->type == REDIS_REPLY_INTEGER;
         if (ok) {
             res->applied += (uint64_t)reply->element[0]->integer;
             res->refused += (uint64_t)reply->element[1]->integer;
+            res->denied += (uint64_t)reply->element[2]->integer;
         } else if (reply->type == REDIS_REPLY_ERROR) {
             snprintf(ap->errstr, sizeof(ap->errstr), "FCALL cachefleet_apply: %.*s",
                      (int)(reply->len > 300 ? 300 : reply->len), reply->str);

@@ -34,6 +34,8 @@ struct cf_apply_settings {
     int ops_per_call;          /* operations packed into one FCALL */
     int64_t tombstone_ttl_ms;  /* lifetime of a tombstone marker */
     int64_t max_value_ttl_ms;  /* the longest TTL any operation uses */
+    int load_functions;        /* 1: FUNCTION LOAD REPLACE on connect; 0: only check that
+                                * the library in Redis is exactly this program's */
 };
 
 struct cf_apply_result {
@@ -41,6 +43,7 @@ struct cf_apply_result {
     uint64_t calls;        /* FCALLs sent */
     uint64_t applied;      /* operations that changed Redis */
     uint64_t refused;      /* operations that lost to a newer state in Redis */
+    uint64_t denied;       /* web-tier keys the ACL did not let the fleet delete */
     int64_t round_trip_us; /* first byte sent to last reply read */
 };
 
@@ -50,8 +53,10 @@ struct cf_apply;
 struct cf_apply *cf_apply_new(const struct cf_apply_settings *settings, struct cf_log *lg);
 void cf_apply_destroy(struct cf_apply *ap);
 
-/* Connects if not connected: connect, AUTH, SELECT, CLIENT SETNAME,
- * FUNCTION LOAD REPLACE.  Returns 0, or -1 (cf_apply_error() tells why). */
+/* Connects if not connected: connect, AUTH, SELECT, CLIENT SETNAME, then
+ * FUNCTION LOAD REPLACE, or (load_functions 0) FUNCTION LIST ... WITHCODE
+ * to check the library an operator loaded is this program's.  Returns 0,
+ * or -1 (cf_apply_error() tells why). */
 int cf_apply_connect(struct cf_apply *ap);
 
 /* True while a connection with the library loaded is held. */

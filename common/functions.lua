@@ -43,17 +43,19 @@ followed by its arguments:
   G tag   ts                       tag invalidation: members and tag deleted
   A set   member ttl_ms            index add (ttl 0: no expiry)
   R set   member                   index remove
-  F set   ts key_prefix            invalidate key_prefix .. member for every
-                                   member (deleted, its marker's T raised to
-                                   ts, so a fill or warm from before ts is
-                                   refused), and record ts in the set's
-                                   marker {set}:v for the guarded warms (T)
+  F set   ts key_prefix            X(key_prefix .. member, ts) for every
+                                   member (deleted unless written by a newer
+                                   event; its marker's T raised to ts, so a
+                                   fill or warm from before ts is refused),
+                                   and ts recorded in the set's marker
+                                   {set}:v for the guarded warms (T)
   P set   key_prefix               delete key_prefix .. member per member,
                                    then the set
   C hash  id ver ts payload        category record ("" payload: deleted)
   M menu hash  ttl_ms              rebuild the menu JSON from the records
-It returns {applied, refused}: refused counts operations that lost to a
-newer state already in Redis.
+It returns {applied, refused, denied}: refused counts operations that lost
+to a newer state already in Redis; denied counts web-tier keys (a tag's
+members, sessions) the caller's ACL did not let it delete.
 --]]
 
 local function newer(a, b)
@@ -121,6 +123,27 @@ local function warm(key, ver, ts, ttl, value, tomb, keep)
     end
     redis.call('SET', key, value, 'PX', ttl)
     return true
+end
+
+-- Deletes keys the web tier owns (tagged listings, Django's sessions).  A
+-- key the caller's ACL does not let it delete (a tag member outside the
+-- patterns granted) is skipped and counted instead of failing the call:
+-- one foreign key registered under a tag must not hold the whole stream.
+local function del_foreign(list)
+    local denied = 0
+    for j = 1, #list, 512 do
+        local chunk = {unpack(list, j, math.min(j + 511, #list))}
+        local ok = redis.pcall('DEL', unpack(chunk))
+        if type(ok) == 'table' and ok.err then
+            for _, k in ipairs(chunk) do
+                local r = redis.pcall('DEL', k)
+                if type(r) == 'table' and r.err then
+                    denied = denied + 1
+                end
+            end
+        end
+    end
+    return denied
 end
 
 local function extend_ttl(key, ttl_ms)
@@ -196,7 +219,7 @@ local function apply(keys, argv)
         return redis.error_reply('ERR cachefleet_apply: unknown protocol ' .. tostring(argv[1]))
     end
     local tomb, keep = tonumber(argv[2]), tonumber(argv[3])
-    local applied, refused = 0, 0
+    local applied, refused, denied = 0, 0, 0
     local k, i, n = 1, 4, #argv
     while i <= n do
         local op = argv[i]
@@ -261,9 +284,7 @@ local function apply(keys, argv)
             local ts = argv[i + 1]
             i = i + 2
             local members = redis.call('SMEMBERS', key)
-            for j = 1, #members, 512 do
-                redis.call('DEL', unpack(members, j, math.min(j + 511, #members)))
-            end
+            denied = denied + del_foreign(members)
             redis.call('DEL', key)
             local vkey = marker_key(key)
             local cur = redis.call('GET', vkey)
@@ -294,17 +315,25 @@ local function apply(keys, argv)
                     vkeys[#vkeys + 1] = marker_key(member_key)
                 end
                 local markers = redis.call('MGET', unpack(vkeys))
-                redis.call('DEL', unpack(keys_))
+                local dels = {}
                 for m = 1, #vkeys do
                     local v, w, t
                     if markers[m] then
                         v, w, t = string.match(markers[m], '^(%d+) (%d+) (%d+)$')
                     end
-                    if v then
-                        redis.call('SET', vkeys[m], v .. ' ' .. w .. ' ' .. max_str(t, ts), 'PX', tomb)
-                    else
-                        redis.call('SET', vkeys[m], '0 0 ' .. ts, 'PX', tomb)
+                    -- As X: a value written by an event newer than the
+                    -- fan-out already reflects it and stays.
+                    if not (v and newer(w, ts)) then
+                        dels[#dels + 1] = keys_[m]
+                        if v then
+                            redis.call('SET', vkeys[m], v .. ' ' .. w .. ' ' .. max_str(t, ts), 'PX', tomb)
+                        else
+                            redis.call('SET', vkeys[m], '0 0 ' .. ts, 'PX', tomb)
+                        end
                     end
+                end
+                if #dels > 0 then
+                    redis.call('DEL', unpack(dels))
                 end
             end
             local vkey = marker_key(key)
@@ -318,8 +347,9 @@ local function apply(keys, argv)
             i = i + 2
             local members = redis.call('SMEMBERS', key)
             for j = 1, #members do
-                redis.call('DEL', prefix .. members[j])
+                members[j] = prefix .. members[j]
             end
+            denied = denied + del_foreign(members)
             redis.call('DEL', key)
             applied = applied + 1
         elseif op == 'C' then
@@ -346,7 +376,7 @@ local function apply(keys, argv)
     if k ~= #keys + 1 then
         return redis.error_reply('ERR cachefleet_apply: ' .. #keys .. ' keys given, ' .. (k - 1) .. ' used')
     end
-    return {applied, refused}
+    return {applied, refused, denied}
 end
 
 ------------------------------------------------------------------------

@@ -191,6 +191,9 @@ void cf_metrics_render(struct cf_metrics *m, FILE *out)
             &m->ops_sent);
     counter(m, out, "cachefleet_ops_refused_total",
             "Operations Redis refused because it held a newer state.", &m->ops_refused);
+    counter(m, out, "cachefleet_keys_denied_total",
+            "Tagged listings or sessions Redis's ACL did not let the fleet delete.",
+            &m->keys_denied);
     counter(m, out, "cachefleet_redis_calls_total", "FCALLs sent to Redis.", &m->redis_calls);
     counter(m, out, "cachefleet_redis_round_trips_total", "Pipelined round trips to Redis.",
             &m->redis_round_trips);

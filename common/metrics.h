@@ -60,6 +60,7 @@ struct cf_metrics {
     _Atomic uint64_t redis_calls;
     _Atomic uint64_t redis_round_trips;
     _Atomic uint64_t ops_refused;    /* lost to a newer state already in Redis */
+    _Atomic uint64_t keys_denied;    /* web-tier keys Redis's ACL kept the fleet from deleting */
     _Atomic uint64_t redis_retries;
     _Atomic uint64_t deadletter_retries;
     _Atomic uint64_t commits;

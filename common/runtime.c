@@ -128,6 +128,7 @@ struct runtime {
     size_t ep_n, ep_cap;
     int64_t ep_checked_ms;
     int64_t idle_check_ms;
+    int64_t denied_logged_ms;
 
     /* progress log line */
     int64_t progress_at_ms;
@@ -296,6 +297,18 @@ static int apply_once(struct runtime *rt)
     atomic_store(&rt->m->redis_up, 1);
     cf_metric_add(&rt->m->ops_sent, rt->result.ops);
     cf_metric_add(&rt->m->ops_refused, rt->result.refused);
+    if (rt->result.denied) {
+        cf_metric_add(&rt->m->keys_denied, rt->result.denied);
+        int64_t now = cf_mono_ms();
+        if (now - rt->denied_logged_ms >= 60000) { /* at most once a minute */
+            rt->denied_logged_ms = now;
+            cf_log_emit(rt->lg, CF_LOG_WARN,
+                        "redis's ACL refused to delete web-tier keys registered under a tag or "
+                        "session index: name them listing:* (see the README's security section)",
+                        CF_LU("keys", rt->result.denied),
+                        CF_LU("total", cf_metric_get(&rt->m->keys_denied)), CF_LEND);
+        }
+    }
     cf_metric_add(&rt->m->redis_calls, rt->result.calls);
     if (rt->result.calls) {
         cf_metric_add(&rt->m->redis_round_trips, 1);
@@ -705,14 +718,30 @@ static int parse_flags(const struct cf_consumer_def *def, int argc, char **argv,
     return 0;
 }
 
-static void runtime_free(struct runtime *rt, const struct cf_setting_table *tables)
+static uint64_t outcome_total(struct cf_metrics *m, enum cf_outcome outcome)
 {
-    if (rt->src)
-        cf_source_destroy(rt->src); /* leaves the group */
+    uint64_t n = 0;
+    for (size_t t = 0; t <= m->ntypes; t++)
+        n += cf_metric_get(&m->events[outcome][t]);
+    return n;
+}
+
+/* Destroys the messages held (the batch given up, the stash): librdkafka's
+ * destroy waits for every message it handed out. */
+static void drop_held_messages(struct runtime *rt)
+{
     for (size_t i = 0; i < rt->n; i++)
         rd_kafka_message_destroy(rt->batch[i]);
     for (size_t i = 0; i < rt->nstash; i++)
         rd_kafka_message_destroy(rt->stash[i]);
+    rt->n = rt->nstash = 0;
+}
+
+static void runtime_free(struct runtime *rt, const struct cf_setting_table *tables)
+{
+    cf_source_close(rt->src); /* leaves the group; the revocation hook may use the batch */
+    drop_held_messages(rt);
+    cf_source_destroy(rt->src);
     free(rt->batch);
     free(rt->info);
     free(rt->stash);
@@ -834,6 +863,7 @@ int cf_runtime_main(const struct cf_consumer_def *def, int argc, char **argv,
         .ops_per_call = (int)rt->s.redis_ops_per_call,
         .tombstone_ttl_ms = rt->s.cache_tombstone_ttl_s * 1000,
         .max_value_ttl_ms = def->max_ttl_ms ? def->max_ttl_ms(rt->cs) : 0,
+        .load_functions = rt->s.redis_load_functions,
     };
     rt->ap = cf_apply_new(&as, rt->lg);
     rt->dl = cf_deadletter_new(&rt->s, def->name, rt->lg, rt->m, err, sizeof(err));
@@ -856,6 +886,12 @@ int cf_runtime_main(const struct cf_consumer_def *def, int argc, char **argv,
         cf_log_emit(rt->lg, CF_LOG_INFO, "redis connected, functions loaded",
                     CF_LS("host", rt->s.redis_unix_socket[0] ? rt->s.redis_unix_socket : rt->s.redis_host),
                     CF_LI("port", rt->s.redis_port), CF_LEND);
+    } else if (strncmp(cf_apply_error(rt->ap), "AUTH", 4) == 0) {
+        /* Retrying cannot cure this one: say which settings to look at. */
+        cf_log_emit(rt->lg, CF_LOG_ERROR,
+                    "redis refused the credentials (settings redis.user, redis.password); "
+                    "retrying",
+                    CF_LS("error", cf_apply_error(rt->ap)), CF_LEND);
     } else {
         cf_log_emit(rt->lg, CF_LOG_WARN, "redis not reachable yet; will retry with the first batch",
                     CF_LS("error", cf_apply_error(rt->ap)), CF_LEND);
@@ -894,9 +930,14 @@ int cf_runtime_main(const struct cf_consumer_def *def, int argc, char **argv,
 
 out:
     /* Leave the group before saying so (the revocation logs its own line). */
+    cf_source_close(rt->src);
+    drop_held_messages(rt);
     cf_source_destroy(rt->src);
     if (rt->src)
-        cf_log_emit(rt->lg, CF_LOG_INFO, "stopped", CF_LI("status", status), CF_LEND);
+        cf_log_emit(rt->lg, CF_LOG_INFO, "stopped", CF_LI("status", status),
+                    CF_LU("events_applied", outcome_total(rt->m, CF_OUTCOME_APPLIED)),
+                    CF_LU("events_deadlettered", outcome_total(rt->m, CF_OUTCOME_DEADLETTERED)),
+                    CF_LEND);
     rt->src = NULL;
     runtime_free(rt, tables);
     return status;

@@ -89,6 +89,10 @@ const struct cf_setting cf_settings_table[] = {
      "First wait after a failed apply; doubles per failure."},
     {"redis.retry_max_ms", CF_SETTING_INT, S(redis_retry_max_ms), "5000", 1, 600000, NULL, 0,
      "Longest wait between attempts."},
+    {"redis.load_functions", CF_SETTING_BOOL, S(redis_load_functions), "true", 0, 0, NULL, 0,
+     "Load the function library on connect (FUNCTION LOAD REPLACE). Off: an operator loads "
+     "share/cachefleet/functions.lua and the program only checks it is its own, so the "
+     "fleet's ACL user needs no FUNCTION LOAD."},
     {"redis.ops_per_call", CF_SETTING_INT, S(redis_ops_per_call), "500", 1, 100000, NULL, 0,
      "Operations packed into one FCALL (bounds how long one call holds Redis)."},
 

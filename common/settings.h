@@ -54,6 +54,7 @@ struct cf_settings {
     long long redis_retry_min_ms;
     long long redis_retry_max_ms;
     long long redis_ops_per_call;
+    int redis_load_functions;
 
     char *cache_prefix;
     long long cache_tombstone_ttl_s;

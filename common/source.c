@@ -36,6 +36,7 @@ struct cf_source {
     rd_kafka_topic_partition_list_t *assigned;
     rd_kafka_topic_partition_list_t *paused;
     int fatal;
+    int closed;     /* the group was left */
     int last_error; /* the last error event logged, so repeats are not */
 };
 
@@ -357,14 +358,22 @@ fail:
     return NULL;
 }
 
+void cf_source_close(struct cf_source *src)
+{
+    if (!src || !src->rk || src->closed)
+        return;
+    /* Leaves the group: the rebalance callback runs once more and the
+     * before_revoke hook gets its last chance. */
+    rd_kafka_consumer_close(src->rk);
+    src->closed = 1;
+}
+
 void cf_source_destroy(struct cf_source *src)
 {
     if (!src)
         return;
     if (src->rk) {
-        /* Leaves the group: the rebalance callback runs once more and the
-         * before_revoke hook gets its last chance. */
-        rd_kafka_consumer_close(src->rk);
+        cf_source_close(src);
         rd_kafka_destroy(src->rk);
     }
     rd_kafka_topic_partition_list_destroy(src->assigned);

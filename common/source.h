@@ -57,8 +57,13 @@ struct cf_source *cf_source_new(const struct cf_settings *s, struct cf_log *lg,
                                 struct cf_metrics *m, const struct cf_source_hooks *hooks,
                                 char *errstr, size_t errstr_size);
 
-/* Closes the consumer (the group is left, revocation hooks run) and frees
- * it.  Safe on NULL. */
+/* Leaves the group (the revocation hook runs a last time).  Safe on NULL
+ * and twice. */
+void cf_source_close(struct cf_source *src);
+
+/* Closes the consumer if not closed and frees it.  Every message it
+ * returned must have been destroyed before: librdkafka waits for them.
+ * Safe on NULL. */
 void cf_source_destroy(struct cf_source *src);
 
 /* One message, or NULL after timeout_ms.  Error events are logged and

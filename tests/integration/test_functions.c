@@ -39,6 +39,7 @@ static struct cf_apply_settings settings_for(const struct cf_redis *r, int ops_p
         .ops_per_call = ops_per_call,
         .tombstone_ttl_ms = 600000,
         .max_value_ttl_ms = 3600000,
+        .load_functions = 1,
     };
     return s;
 }
@@ -348,10 +349,15 @@ static void test_indexes_fanout_purge(void **state)
     expect_key(fx, ":1:perms:3", "[\"c\"]"); /* no longer a member */
     expect_key(fx, "{:1:cf:role:7}:v", "200");
     expect_key(fx, "{:1:perms:1}:v", "1 100 200"); /* a fill from before t=200 is refused */
-    /* An older fan-out does not lower the set's time. */
+    /* An older fan-out does not lower the set's time, and leaves a value
+     * written by an event newer than it (as X). */
+    cf_plan_warm(fx->plan, "perms:", "2", 1, 2, 300, 60000, "[\"b2\"]", 6);
     cf_plan_fanout(fx->plan, "cf:role:", "7", 1, "perms:", 150);
     apply(fx);
     expect_key(fx, "{:1:cf:role:7}:v", "200");
+    expect_key(fx, ":1:perms:2", "[\"b2\"]");
+    cf_plan_invalidate(fx->plan, "perms:", "2", 1, 3, 310);
+    apply(fx);
 
     /* A user's permissions computed before the role changed (t=180), applied
      * after the fan-out (another partition): refused, the key invalidated. */
@@ -476,6 +482,42 @@ static void test_batching_and_reload(void **state)
     cf_apply_destroy(ap);
 }
 
+/* With redis.load_functions off the program only checks the library an
+ * operator loaded. */
+static void test_library_checked_not_loaded(void **state)
+{
+    struct fixture *fx = *state;
+    struct cf_apply_settings s = settings_for(&fx->redis, 500);
+    s.load_functions = 0;
+    struct cf_apply *ap = cf_apply_new(&s, fx->lg);
+    redisReply *r = redisCommand(fx->rc, "FUNCTION FLUSH");
+    freeReplyObject(r);
+    assert_int_equal(cf_apply_connect(ap), -1);
+    assert_non_null(strstr(cf_apply_error(ap), "not loaded"));
+
+    /* Another version of the library: refused. */
+    const char *other = "#!lua name=cachefleet\nredis.register_function('cachefleet_version', "
+                        "function() return 'other' end)";
+    r = redisCommand(fx->rc, "FUNCTION LOAD REPLACE %s", other);
+    assert_int_equal(r->type, REDIS_REPLY_STRING);
+    freeReplyObject(r);
+    assert_int_equal(cf_apply_connect(ap), -1);
+    assert_non_null(strstr(cf_apply_error(ap), "not this program's"));
+
+    /* This program's library, as an operator loads it: accepted. */
+    const char *argv[] = {"FUNCTION", "LOAD", "REPLACE", cf_functions_lua};
+    size_t lens[] = {8, 4, 7, cf_functions_lua_len};
+    r = redisCommandArgv(fx->rc, 4, argv, lens);
+    assert_int_equal(r->type, REDIS_REPLY_STRING);
+    freeReplyObject(r);
+    assert_int_equal(cf_apply_connect(ap), 0);
+    cf_plan_warm(fx->plan, "product:", "1", 1, 1, 1, 60000, "x", 1);
+    struct cf_apply_result res;
+    assert_int_equal(cf_apply_plan(ap, fx->plan, &res), 0);
+    assert_int_equal(res.applied, 1);
+    cf_apply_destroy(ap);
+}
+
 static void test_unreachable_redis(void **state)
 {
     struct fixture *fx = *state;
@@ -500,6 +542,7 @@ int main(void)
         cmocka_unit_test_setup(test_indexes_fanout_purge, reset),
         cmocka_unit_test_setup(test_menu, reset),
         cmocka_unit_test_setup(test_batching_and_reload, reset),
+        cmocka_unit_test_setup(test_library_checked_not_loaded, reset),
         cmocka_unit_test_setup(test_unreachable_redis, reset),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -104,6 +104,7 @@ struct bench_pipeline *bench_pipeline_new(const struct cf_consumer_def *def,
         .ops_per_call = (int)p->s.redis_ops_per_call,
         .tombstone_ttl_ms = p->s.cache_tombstone_ttl_s * 1000,
         .max_value_ttl_ms = def->max_ttl_ms ? def->max_ttl_ms(p->cs) : 0,
+        .load_functions = 1,
     };
     p->ap = cf_apply_new(&as, p->lg);
     if (cf_apply_connect(p->ap) < 0) {
