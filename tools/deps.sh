@@ -9,6 +9,7 @@ CF_PACKAGES=(
     librdkafka-dev libhiredis-dev libavro-dev libconfig-dev libcmocka-dev
     libjansson-dev libmicrohttpd-dev
     redis-server kcat python3 python3-django python3-django-redis
+    python3-yaml # tools/validate-docker.sh (ctest integration/docker_files)
 )
 
 cf_install_packages() {
