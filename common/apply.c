@@ -426,11 +426,14 @@ static size_t op_argc(char code)
     case CF_OP_WARM:
     case CF_OP_CATEGORY:
         return 5;
-    case CF_OP_INVALIDATE:
     case CF_OP_INDEX_ADD:
+        return 4;
+    case CF_OP_INVALIDATE:
+    case CF_OP_INDEX_REM:
     case CF_OP_FANOUT:
+    case CF_OP_PURGE:
         return 3;
-    default: /* X G R P M */
+    default: /* X G M */
         return 2;
     }
 }
@@ -497,11 +500,13 @@ static void format_call(struct cf_apply *ap, const struct cf_plan *plan, size_t 
             break;
         case CF_OP_INDEX_ADD:
             put_span(ap, plan, op->a);
+            put_u64(ap, op->version);
             put_i64(ap, op->ttl_ms);
             break;
         case CF_OP_INDEX_REM:
         case CF_OP_PURGE:
             put_span(ap, plan, op->a);
+            put_u64(ap, op->version);
             break;
         case CF_OP_FANOUT:
             put_i64(ap, op->ts_us);

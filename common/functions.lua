@@ -5,7 +5,7 @@ cachefleet's Redis function library (Redis 7 FUNCTION LOAD).
 What it owns: every write the fleet makes to the cache, and the web tier's
 fill.  The consumers load it at start and after every reconnect
 (FUNCTION LOAD REPLACE), so a Redis restarted empty gets it back without a
-consumer restart.  The C side that builds the calls is common/sink.c.
+consumer restart.  The C side that builds the calls is common/apply.c.
 
 DESIGN
 Each cache key <key> may have a companion marker {<key>}:v (the braces hash
@@ -20,12 +20,55 @@ it to the key's cluster slot) holding three decimal numbers "V W T":
 The rules make the outcome independent of the order in which events of
 different entities arrive:
   warm(ver, ts)    applied unless V > ver or T > ts;
+  guarded warm(ver, ts, guards)
+                   applied unless V > ver or one of the guard sets' markers
+                   (the time of the set's last fan-out) is newer than ts.
+                   T is not checked: the guards are exactly the sets whose
+                   changes matter to the value (a user's permissions
+                   depend on the roles held after the event), and T may
+                   come from a set the entity has left since (a fan-out
+                   of a role the user no longer holds, applied first,
+                   must not refuse permissions computed without it);
   invalidate(ver)  applied unless V > ver; leaves a tombstone marker;
   xinval(ts)       deletes unless the current value was written by an event
                    newer than ts (W > ts); raises T to ts;
   fill(ver, read)  (web tier) refused when V > ver, or when T or any tag's
                    marker is newer than the time the web tier read its data.
 Versions and times are compared as decimal strings (no loss above 2^53).
+
+Set membership is versioned too: an index set <set> (a role's members, a
+user's sessions) has a membership hash {<set>}:m beside it (same slot):
+  field <member>   the version of the member's last add or remove (after
+                   a remove the field stays, as a tombstone);
+  field ""         the version of the set's last purge (members are never
+                   empty strings).
+The version is the one of the entity the event is about (the user: all of
+a user's events share one sequence), so a replayed login after the logout,
+or a replayed role change after a newer one, cannot bring a member back,
+and a replayed older remove or purge cannot drop a member a newer event
+added (a missing member would escape the next fan-out or purge).
+  add(m, ver)      refused if m's field or the purge field is newer than
+                   ver; else SADD, the field set to ver, and the set's and
+                   the hash's TTL extended to ttl (ttl 0: the set gets
+                   none, and the hash is made permanent, as its set);
+  remove(m, ver)   the same refusal; else SREM, the field set to ver;
+  purge(ver)       refused as a whole if the purge field is newer than
+                   ver; else every member whose field is not newer than
+                   ver is removed and its key deleted (a member added by a
+                   newer event stays), every field not newer than ver is
+                   dropped (tombstones included), and the purge field is
+                   set to ver.
+A hash that a remove or a purge creates (no add seen: a logout after the
+index expired, a purge of a user without sessions) gets the tombstone TTL,
+like every tombstone; an add gives it its set's lifetime.  So a tombstone
+field stays until the next purge or until the hash expires: a session
+index of a user who logs in often grows by one small field (a session key
+and a version, about 50 bytes) per logout between purges, and the whole
+hash goes session_index_ttl after the user's last login (each login
+renews it), so it holds at most the sessions opened since the last purge
+within that time.  A role's hash, like the role's set, never expires and
+is never purged: it holds one field per user who ever joined or left the
+role (bounded by the users).
 
 cachefleet_apply packs a whole batch: KEYS holds every key in operation
 order, ARGV holds "1" (protocol), the tombstone TTL in ms, the TTL in ms
@@ -34,23 +77,26 @@ plus the tombstone TTL), then for every operation its one-letter code
 followed by its arguments:
   W key   ver ts ttl_ms value      versioned warm
   T key guard... n ver ts ttl_ms value
-                                   guarded warm: a W that is also refused
-                                   when one of the n guard sets (a role the
-                                   user holds) changed after ts; the key is
-                                   then invalidated as by X at that time
+                                   guarded warm: refused when V > ver or
+                                   one of the n guard sets (a role the
+                                   user holds) changed after ts (the key
+                                   then invalidated as by X at that
+                                   time); T is not checked
   D key   ver ts                   versioned invalidation (tombstone)
   X key   ts                       invalidation from another entity
   G tag   ts                       tag invalidation: members and tag deleted
-  A set   member ttl_ms            index add (ttl 0: no expiry)
-  R set   member                   index remove
+  A set   member ver ttl_ms        versioned index add (ttl 0: no expiry)
+  R set   member ver               versioned index remove
   F set   ts key_prefix            X(key_prefix .. member, ts) for every
                                    member (deleted unless written by a newer
                                    event; its marker's T raised to ts, so a
                                    fill or warm from before ts is refused),
                                    and ts recorded in the set's marker
                                    {set}:v for the guarded warms (T)
-  P set   key_prefix               delete key_prefix .. member per member,
-                                   then the set
+  P set   key_prefix ver           versioned purge: delete key_prefix ..
+                                   member for every member not added after
+                                   ver, and remove it (the set goes when
+                                   it ends up empty)
   C hash  id ver ts payload        category record ("" payload: deleted)
   M menu hash  ttl_ms              rebuild the menu JSON from the records
 It returns {applied, refused, denied}: refused counts operations that lost
@@ -76,6 +122,10 @@ end
 
 local function marker_key(key)
     return '{' .. key .. '}:v'
+end
+
+local function members_key(set)
+    return '{' .. set .. '}:m'
 end
 
 local function read_marker(vkey)
@@ -106,15 +156,17 @@ local function xinval(key, ts, tomb_ms)
 end
 
 -- The versioned warm.  Optimistic: write the new marker and read the old
--- one in one call; a refusal (rare) puts the old marker back.
-local function warm(key, ver, ts, ttl, value, tomb, keep)
+-- one in one call; a refusal (rare) puts the old marker back.  check_t:
+-- refused too when T is newer than ts (a plain warm; a guarded warm checks
+-- its guards instead).
+local function warm(key, ver, ts, ttl, value, tomb, keep, check_t)
     local vkey = marker_key(key)
     local old = redis.call('SET', vkey, ver .. ' ' .. ts .. ' 0', 'PX', ttl + tomb, 'GET')
     local v, w, t
     if old then
         v, w, t = string.match(old, '^(%d+) (%d+) (%d+)$')
     end
-    if v and (newer(v, ver) or newer(t, ts)) then
+    if v and (newer(v, ver) or (check_t and newer(t, ts))) then
         redis.call('SET', vkey, old, 'PX', keep)
         return false
     end
@@ -153,6 +205,20 @@ local function extend_ttl(key, ttl_ms)
             redis.call('PEXPIRE', key, ttl_ms)
         end
     end
+end
+
+-- cmd key item... for every item of list, in chunks (unpack's limit).
+local function call_chunked(cmd, key, list)
+    for j = 1, #list, 512 do
+        redis.call(cmd, key, unpack(list, j, math.min(j + 511, #list)))
+    end
+end
+
+-- An add or a remove of member at ver loses to a newer add or remove of
+-- the member, or to a newer purge of the set.
+local function membership_newer(mkey, member, ver)
+    local f = redis.call('HMGET', mkey, member, '')
+    return (f[1] and newer(f[1], ver)) or (f[2] and newer(f[2], ver))
 end
 
 ------------------------------------------------------------------------
@@ -228,7 +294,7 @@ local function apply(keys, argv)
         if op == 'W' then
             local ver, ts, ttl, value = argv[i + 1], argv[i + 2], tonumber(argv[i + 3]), argv[i + 4]
             i = i + 5
-            if warm(key, ver, ts, ttl, value, tomb, keep) then
+            if warm(key, ver, ts, ttl, value, tomb, keep, true) then
                 applied = applied + 1
             else
                 refused = refused + 1
@@ -248,7 +314,7 @@ local function apply(keys, argv)
             if newer(changed, ts) then
                 xinval(key, changed, tomb)
                 refused = refused + 1
-            elseif warm(key, ver, ts, ttl, value, tomb, keep) then
+            elseif warm(key, ver, ts, ttl, value, tomb, keep, false) then
                 applied = applied + 1
             else
                 refused = refused + 1
@@ -292,17 +358,42 @@ local function apply(keys, argv)
                 redis.call('SET', vkey, ts, 'PX', tomb)
             end
             applied = applied + 1
-        elseif op == 'A' then
-            local member, ttl = argv[i + 1], tonumber(argv[i + 2])
-            i = i + 3
-            redis.call('SADD', key, member)
-            extend_ttl(key, ttl)
-            applied = applied + 1
-        elseif op == 'R' then
-            local member = argv[i + 1]
-            i = i + 2
-            redis.call('SREM', key, member)
-            applied = applied + 1
+        elseif op == 'A' or op == 'R' then
+            local member, ver = argv[i + 1], argv[i + 2]
+            local ttl = 0
+            if op == 'A' then
+                ttl = tonumber(argv[i + 3])
+                i = i + 4
+            else
+                i = i + 3
+            end
+            if member == '' then
+                return redis.error_reply('ERR cachefleet_apply: an empty member')
+            end
+            local mkey = members_key(key)
+            if membership_newer(mkey, member, ver) then
+                refused = refused + 1
+            elseif op == 'A' then
+                redis.call('SADD', key, member)
+                redis.call('HSET', mkey, member, ver)
+                extend_ttl(key, ttl)
+                if ttl > 0 then
+                    extend_ttl(mkey, ttl)
+                else
+                    -- As its set, which never expires (a remove or a
+                    -- purge may have made the hash with a TTL).
+                    redis.call('PERSIST', mkey)
+                end
+                applied = applied + 1
+            else
+                local fresh = redis.call('PTTL', mkey) == -2
+                redis.call('SREM', key, member)
+                redis.call('HSET', mkey, member, ver)
+                if fresh then
+                    redis.call('PEXPIRE', mkey, tomb)
+                end
+                applied = applied + 1
+            end
         elseif op == 'F' then
             local ts, prefix = argv[i + 1], argv[i + 2]
             i = i + 3
@@ -343,15 +434,43 @@ local function apply(keys, argv)
             end
             applied = applied + 1
         elseif op == 'P' then
-            local prefix = argv[i + 1]
-            i = i + 2
-            local members = redis.call('SMEMBERS', key)
-            for j = 1, #members do
-                members[j] = prefix .. members[j]
+            local prefix, ver = argv[i + 1], argv[i + 2]
+            i = i + 3
+            local mkey = members_key(key)
+            local purged = redis.call('HGET', mkey, '')
+            if purged and newer(purged, ver) then
+                refused = refused + 1
+            else
+                local all = redis.call('HGETALL', mkey)
+                local fields, drop = {}, {}
+                for j = 1, #all, 2 do
+                    fields[all[j]] = all[j + 1]
+                    if all[j] ~= '' and not newer(all[j + 1], ver) then
+                        drop[#drop + 1] = all[j]
+                    end
+                end
+                -- A member added by an event newer than the purge stays.
+                local members = redis.call('SMEMBERS', key)
+                local gone, dels = {}, {}
+                for _, m in ipairs(members) do
+                    local f = fields[m]
+                    if not (f and newer(f, ver)) then
+                        gone[#gone + 1] = m
+                        dels[#dels + 1] = prefix .. m
+                    end
+                end
+                denied = denied + del_foreign(dels)
+                -- SREM of the last member removes the set.
+                call_chunked('SREM', key, gone)
+                -- The purge field first: the hash never empties on the
+                -- way, so it keeps its TTL.
+                redis.call('HSET', mkey, '', ver)
+                call_chunked('HDEL', mkey, drop)
+                if #all == 0 then
+                    redis.call('PEXPIRE', mkey, tomb)
+                end
+                applied = applied + 1
             end
-            denied = denied + del_foreign(members)
-            redis.call('DEL', key)
-            applied = applied + 1
         elseif op == 'C' then
             local id, ver, ts, payload = argv[i + 1], argv[i + 2], argv[i + 3], argv[i + 4]
             i = i + 5

@@ -230,20 +230,24 @@ void cf_plan_tag(struct cf_plan *plan, const char *kind, const char *id, size_t 
 }
 
 void cf_plan_index_add(struct cf_plan *plan, const char *kind, const char *id, size_t id_len,
-                       const char *member, size_t member_len, int64_t ttl_ms)
+                       const char *member, size_t member_len, uint64_t version, int64_t ttl_ms)
 {
+    assert(member_len > 0); /* "" is the purge's field in {<set>}:m */
     struct cf_op *op = op_new(plan, CF_OP_INDEX_ADD);
     op->key = put_key(plan, kind, NULL, id, id_len);
     op->a = put(plan, member, member_len);
+    op->version = version;
     op->ttl_ms = ttl_ms;
 }
 
 void cf_plan_index_remove(struct cf_plan *plan, const char *kind, const char *id, size_t id_len,
-                          const char *member, size_t member_len)
+                          const char *member, size_t member_len, uint64_t version)
 {
+    assert(member_len > 0);
     struct cf_op *op = op_new(plan, CF_OP_INDEX_REM);
     op->key = put_key(plan, kind, NULL, id, id_len);
     op->a = put(plan, member, member_len);
+    op->version = version;
 }
 
 void cf_plan_fanout(struct cf_plan *plan, const char *kind, const char *id, size_t id_len,
@@ -256,11 +260,12 @@ void cf_plan_fanout(struct cf_plan *plan, const char *kind, const char *id, size
 }
 
 void cf_plan_purge(struct cf_plan *plan, const char *kind, const char *id, size_t id_len,
-                   const char *member_kind)
+                   const char *member_kind, uint64_t version)
 {
     struct cf_op *op = op_new(plan, CF_OP_PURGE);
     op->key = put_key(plan, kind, NULL, id, id_len);
     op->a = put_key(plan, member_kind, NULL, NULL, 0);
+    op->version = version;
 }
 
 void cf_plan_category(struct cf_plan *plan, const char *hash_kind, const char *id, size_t id_len,
@@ -373,6 +378,7 @@ static struct cf_op *merge(struct cf_op *prev, struct cf_op *cur)
 {
     switch (op_class(cur->code)) {
     case 'V':
+    case 'S':
         if (prev->version > cur->version)
             *cur = *prev; /* the newer state wins, at the later position */
         break;
@@ -389,7 +395,13 @@ static struct cf_op *merge(struct cf_op *prev, struct cf_op *cur)
         if (prev->ts_us > cur->ts_us)
             cur->ts_us = prev->ts_us;
         break;
-    default: /* S, P, M: the later one */
+    case CF_OP_PURGE:
+        /* The same prefix (mergeable), nothing in between: the newer
+         * purge removes every member the older one would. */
+        if (prev->version > cur->version)
+            cur->version = prev->version;
+        break;
+    default: /* M: the later one */
         break;
     }
     prev->dead = 1;

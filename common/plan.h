@@ -32,15 +32,17 @@
 /* The codes are the operation letters of functions.lua. */
 enum cf_op_code {
     CF_OP_WARM = 'W',       /* versioned set with TTL */
-    CF_OP_WARM_GUARDED = 'T', /* W, refused when a guard set changed after the event */
+    CF_OP_WARM_GUARDED = 'T', /* W, refused when a guard set changed after the event
+                               * (checks the guards instead of the marker's T) */
     CF_OP_INVALIDATE = 'D', /* versioned delete, leaves a tombstone */
     CF_OP_XINVAL = 'X',     /* delete caused by another entity, ordered by time */
     CF_OP_TAG = 'G',        /* delete every key registered under a tag, and the tag */
-    CF_OP_INDEX_ADD = 'A',  /* add a member to an index set */
-    CF_OP_INDEX_REM = 'R',  /* remove a member from an index set */
+    CF_OP_INDEX_ADD = 'A',  /* add a member to an index set (versioned) */
+    CF_OP_INDEX_REM = 'R',  /* remove a member from an index set (versioned) */
     CF_OP_FANOUT = 'F',     /* invalidate <prefix><kind><member> for every member of a set
                              * (as X), and record the time in the set's marker (for T) */
-    CF_OP_PURGE = 'P',      /* delete <prefix><kind><member> for every member, then the set */
+    CF_OP_PURGE = 'P',      /* delete <prefix><kind><member> for every member not added
+                             * after the purge, and remove it (versioned) */
     CF_OP_CATEGORY = 'C',   /* versioned record in the category hash */
     CF_OP_MENU = 'M',       /* rebuild a menu from the category hash */
 };
@@ -60,7 +62,7 @@ struct cf_op {
     struct cf_span b;     /* C: the record payload ("" for a deleted category);
                            * T: the guard keys, each a 4-byte length then the bytes */
     uint32_t nguards;     /* T: how many guard keys b holds */
-    uint64_t version;     /* W, D, C */
+    uint64_t version;     /* W, T, D, C; A, R, P: of the entity the event is about */
     int64_t ts_us;        /* W, D, X, G, F, C: when the change happened upstream */
     int64_t ttl_ms;       /* W, A (0: no expiry), M */
 };
@@ -91,7 +93,10 @@ void cf_plan_warm(struct cf_plan *plan, const char *kind, const char *id, size_t
 /* A guarded warm: like cf_plan_warm(), and refused (the key invalidated
  * instead) if any guard set, added with cf_plan_guard() right after, was
  * fanned out after ts_us.  Used for a value derived from sets the entity
- * belongs to: a user's permissions, guarded by the user's roles. */
+ * belongs to: a user's permissions, guarded by the roles the user holds
+ * after the event.  Unlike cf_plan_warm(), the key's own cross-entity
+ * time (raised by fan-outs) is not checked: it may come from a set the
+ * entity has left, and the guards are the sets that matter. */
 void cf_plan_warm_guarded(struct cf_plan *plan, const char *kind, const char *id, size_t id_len,
                           uint64_t version, int64_t ts_us, int64_t ttl_ms, const char *value,
                           size_t value_len);
@@ -107,21 +112,32 @@ void cf_plan_xinval(struct cf_plan *plan, const char *kind, const char *id, size
 /* Tag key: <prefix>tag:<kind><id>, e.g. ":1:tag:category:7". */
 void cf_plan_tag(struct cf_plan *plan, const char *kind, const char *id, size_t id_len,
                  int64_t ts_us);
+/* Index sets <prefix><kind><id> (a role's members, a user's sessions).
+ * Membership is versioned (functions.lua: the hash {<set>}:m records the
+ * version of each member's last add or remove, and of the set's last
+ * purge): an add or a remove at version is refused when the member was
+ * added or removed, or the set purged, at a newer version.  version is
+ * that of the entity the event is about (for access, the user's: every
+ * event of a user shares its sequence).  member is not empty (the empty
+ * field holds the purge's version); ttl_ms 0: no expiry, else the set's
+ * TTL is extended to at least ttl_ms. */
 void cf_plan_index_add(struct cf_plan *plan, const char *kind, const char *id, size_t id_len,
-                       const char *member, size_t member_len, int64_t ttl_ms);
+                       const char *member, size_t member_len, uint64_t version, int64_t ttl_ms);
 void cf_plan_index_remove(struct cf_plan *plan, const char *kind, const char *id, size_t id_len,
-                          const char *member, size_t member_len);
+                          const char *member, size_t member_len, uint64_t version);
 /* For every member m of the set <prefix><kind><id>: invalidate
- * <prefix><member_kind>m at ts_us (as cf_plan_xinval, except that a value
- * newer than ts_us is deleted too: a miss, never a stale read); the set's
- * marker records ts_us, so a guarded warm of a member's key carrying an
- * older time is refused even if the member joined the set after. */
+ * <prefix><member_kind>m at ts_us, as cf_plan_xinval does (a value written
+ * by an event newer than ts_us stays); the set's marker records ts_us, so
+ * a guarded warm of a member's key carrying an older time is refused even
+ * if the member joined the set after. */
 void cf_plan_fanout(struct cf_plan *plan, const char *kind, const char *id, size_t id_len,
                     const char *member_kind, int64_t ts_us);
-/* For every member m of the set <prefix><kind><id>: delete
- * <prefix><member_kind>m; then delete the set. */
+/* For every member m of the set <prefix><kind><id> that was not added at a
+ * version newer than version: delete <prefix><member_kind>m and remove m
+ * (the set goes when it ends up empty).  Refused as a whole when the set
+ * was purged at a newer version; versions as for cf_plan_index_add(). */
 void cf_plan_purge(struct cf_plan *plan, const char *kind, const char *id, size_t id_len,
-                   const char *member_kind);
+                   const char *member_kind, uint64_t version);
 /* The record of category id in the hash <prefix><hash_kind>. */
 void cf_plan_category(struct cf_plan *plan, const char *hash_kind, const char *id, size_t id_len,
                       uint64_t version, int64_t ts_us, const char *payload, size_t payload_len);
@@ -134,9 +150,11 @@ void cf_plan_menu(struct cf_plan *plan, const char *kind, const char *name,
  * batch cost one write:
  *   W/T/D on one key: the highest version wins (the later one on a tie);
  *   X on one key, G on one tag: one, with the latest time;
- *   A/R of one member of one set: the later one;
+ *   A/R of one member of one set: the highest version wins (the later
+ *     one on a tie);
  *   F or P of one set: one, unless an A/R on that set came in between
- *     (membership changed, so the earlier run must stay);
+ *     (membership changed, so the earlier run must stay); F keeps the
+ *     latest time, P the highest version;
  *   C of one category: the highest version; M of one menu: one.
  * The survivor takes the position of the last occurrence, so it still runs
  * after the operations it followed; except a category record, which keeps

@@ -16,11 +16,23 @@
  * time, so a warm computed before the role changed is refused afterwards
  * and one computed after it is kept.
  *
+ * Versions.  Every index add, remove and purge carries the event's
+ * version, the user's (all of a user's events, role changes, logins,
+ * logouts and purges, share one sequence): Redis keeps the version of
+ * each member's last add or remove and of the last purge, and refuses an
+ * older one (functions.lua, {<set>}:m).  A replayed login after the
+ * logout does not put the session back in the index, a replayed older
+ * role change does not put the user back in a role's set, and a replayed
+ * older remove or purge does not drop a member a newer event added, which
+ * would let a session escape a deactivation or a user's permissions
+ * escape a role's fan-out.
+ *
  * Sessions.  Django stores a cache-backend session at
  * <cache prefix>django.contrib.sessions.cache<session_key>.  The consumer
  * keeps each user's session keys in cf:sessions:{user} from the login and
  * logout events, and a purge deletes <cache prefix><session prefix><key>
- * for every key in it, then the index.  The session key ends a key Django
+ * for every key in it (but one logged in after the purge's event) and
+ * removes it from the index.  The session key ends a key Django
  * reads, so it is held to Django's own alphabet, not just to "safe key
  * part": a key with '-' or '.' can never be one of Django's sessions.
  *
@@ -159,7 +171,8 @@ static int permissions_json(const struct cf_strs *perms, struct cf_buf *b, char 
 static void purge_sessions(const struct access_settings *cfg, const struct access_event *ev,
                            struct cf_plan *plan)
 {
-    cf_plan_purge(plan, KIND_SESSIONS, ev->id.ptr, ev->id.len, cfg->session_key_prefix);
+    cf_plan_purge(plan, KIND_SESSIONS, ev->id.ptr, ev->id.len, cfg->session_key_prefix,
+                  ev->version);
 }
 
 /* Some role of roles_before missing from roles_after? */
@@ -192,12 +205,12 @@ static int plan_roles_changed(const struct access_settings *cfg, const struct ac
     for (size_t i = 0; i < ev->roles_after.n; i++) {
         struct cf_str r = ev->roles_after.items[i];
         if (!cf_strs_contains(&ev->roles_before, r))
-            cf_plan_index_add(plan, KIND_ROLE, r.ptr, r.len, user->ptr, user->len, 0);
+            cf_plan_index_add(plan, KIND_ROLE, r.ptr, r.len, user->ptr, user->len, ev->version, 0);
     }
     for (size_t i = 0; i < ev->roles_before.n; i++) {
         struct cf_str r = ev->roles_before.items[i];
         if (!cf_strs_contains(&ev->roles_after, r))
-            cf_plan_index_remove(plan, KIND_ROLE, r.ptr, r.len, user->ptr, user->len);
+            cf_plan_index_remove(plan, KIND_ROLE, r.ptr, r.len, user->ptr, user->len, ev->version);
     }
     if (ev->has_permissions) {
         /* Guarded by the roles held: permissions computed before one of
@@ -241,24 +254,26 @@ int access_plan(const struct access_settings *cfg, const struct access_event *ev
         return 0;
 
     case ACCESS_ROLE_DELETED:
-        /* The members' permissions go, then the member set itself (the
-         * set's marker stays, guarding late warms). */
+        /* The members' permissions go.  The member set stays: a purge is
+         * versioned by the members' own (users') versions, which a role's
+         * event does not carry, so it could neither refuse an older
+         * membership nor spare a newer one; the users' own role changes
+         * empty the set. */
         cf_plan_fanout(plan, KIND_ROLE, ev->id.ptr, ev->id.len, KIND_PERMS, ts);
-        cf_plan_purge(plan, KIND_ROLE, ev->id.ptr, ev->id.len, KIND_PERMS);
         return 0;
 
     case ACCESS_USER_LOGGED_IN:
         if (check_session_key(ev->session_key, reason, reason_size) < 0)
             return -1;
         cf_plan_index_add(plan, KIND_SESSIONS, ev->id.ptr, ev->id.len, ev->session_key.ptr,
-                          ev->session_key.len, cfg->session_index_ttl_s * 1000);
+                          ev->session_key.len, ev->version, cfg->session_index_ttl_s * 1000);
         return 0;
 
     case ACCESS_USER_LOGGED_OUT:
         if (check_session_key(ev->session_key, reason, reason_size) < 0)
             return -1;
         cf_plan_index_remove(plan, KIND_SESSIONS, ev->id.ptr, ev->id.len, ev->session_key.ptr,
-                             ev->session_key.len);
+                             ev->session_key.len, ev->version);
         return 0;
 
     case ACCESS_USER_LOGGED_OUT_EVERYWHERE:

@@ -3,7 +3,8 @@
  * What it owns: seed sections 4 and 6 (user sessions, permissions), that
  * is the rows of DESIGN.md's cache contract that topic shop.access feeds:
  *
- *   event                     operations
+ *   event                     operations (every index add, remove and
+ *                             purge at the event's version, the user's)
  *   UserRolesChanged          index add cf:role:{r} member {user} (no
  *                             expiry) for r in roles_after, not before;
  *                             index remove it for r in roles_before, not
@@ -13,17 +14,19 @@
  *                             (version: the user's; TTL perms_ttl_s),
  *                             guarded by cf:role:{r} for r in roles_after:
  *                             refused if one of those roles changed after
- *                             the event (its fan-out came first)
+ *                             the event (its fan-out came first); not by
+ *                             the key's own cross-entity time, which may
+ *                             come from a role the user has left
  *     no permissions (null)   invalidate perms:{user} (versioned)
  *     a role revoked and      purge cf:sessions:{user} (every session of
- *     revoke_sessions_on_     the user, then the index)
+ *     revoke_sessions_on_     the user not logged in after the event)
  *     role_revoke
  *   RolePermissionsChanged    fan-out cf:role:{role} -> perms:{member}:
  *                             every member's perms deleted, the role's
  *                             time recorded for the guarded warms (ONE
  *                             operation: Redis walks the set)
- *   RoleDeleted               the fan-out, then purge cf:role:{role} with
- *                             member kind perms: (drops the member set)
+ *   RoleDeleted               the same fan-out (the set stays: a purge
+ *                             would need the members' versions)
  *   UserLoggedIn              index add cf:sessions:{user} member
  *                             {session_key} (TTL session_index_ttl_s)
  *   UserLoggedOut             index remove {session_key} from
@@ -31,9 +34,10 @@
  *   UserLoggedOutEverywhere   purge cf:sessions:{user} with member kind
  *   UserPasswordChanged       session_key_prefix: deletes
  *                             <prefix><session_key_prefix><key> for every
- *                             indexed key, i.e. Django's cache session
- *                             ":1:django.contrib.sessions.cache<key>", then
- *                             the index
+ *                             indexed key not logged in after the event,
+ *                             i.e. Django's cache session
+ *                             ":1:django.contrib.sessions.cache<key>", and
+ *                             removes it from the index
  *   UserDeactivated           the purge above, then invalidate perms:{user}
  *
  * Rejected (the event goes to the dead-letter topic): a user or role id

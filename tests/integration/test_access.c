@@ -523,6 +523,75 @@ static void test_revocation_keeps_sessions_by_default(void **state)
     assert_false(index_has(fx, "cf:role:", "admin", "s-6"));
 }
 
+/* Replays (a redelivery, a producer's retry, a rewound partition) of a
+ * user's older events after newer ones: the index keeps the newer state.
+ * Index add, remove and purge carry the user's version. */
+static void test_replayed_login_after_logout(void **state)
+{
+    struct fixture *fx = *state;
+    char k1[33];
+    double refused = metric(fx, "cachefleet_ops_refused_total{");
+    login(fx, "v-1", 1, k1);
+    wait_all_handled(fx);
+    assert_true(index_has(fx, "cf:sessions:", "v-1", k1));
+    session_event(fx, "UserLoggedOut", "v-1", 2, k1);
+    wait_all_handled(fx);
+    assert_false(index_has(fx, "cf:sessions:", "v-1", k1));
+
+    /* The login replayed: the session is not back in the index. */
+    session_event(fx, "UserLoggedIn", "v-1", 1, k1);
+    wait_all_handled(fx);
+    assert_false(index_has(fx, "cf:sessions:", "v-1", k1));
+    assert_int_equal(integer(fx, "EXISTS %s", ":1:cf:sessions:v-1", NULL), 0);
+    assert_true(metric(fx, "cachefleet_ops_refused_total{") >= refused + 1);
+
+    /* The same for a role: joined at 3, left at 4, the join replayed. */
+    const struct list perms = LIST("shop.view");
+    const struct list none = NONE;
+    roles_changed(fx, "v-1", 3, cf_wall_us(), NONE, LIST("replayed-role"), &perms);
+    roles_changed(fx, "v-1", 4, cf_wall_us(), LIST("replayed-role"), NONE, &none);
+    wait_all_handled(fx);
+    roles_changed(fx, "v-1", 3, cf_wall_us() - 1000000, NONE, LIST("replayed-role"), &perms);
+    wait_all_handled(fx);
+    assert_false(index_has(fx, "cf:role:", "replayed-role", "v-1"));
+    expect_perms(fx, "v-1", "[]");
+    /* So the role's next change leaves the user's permissions alone. */
+    role_event(fx, "RolePermissionsChanged", "replayed-role", 2, cf_wall_us(), LIST("shop.x"));
+    wait_all_handled(fx);
+    expect_perms(fx, "v-1", "[]");
+}
+
+/* A deactivation replayed after a newer login: the newer session stays,
+ * in Django's cache and in the index (the next purge still finds it). */
+static void test_replayed_deactivation_spares_newer_session(void **state)
+{
+    struct fixture *fx = *state;
+    char k1[33], k2[33];
+    login(fx, "v-2", 1, k1);
+    user_event(fx, "UserDeactivated", "v-2", 2);
+    wait_all_handled(fx);
+    assert_false(session_exists(fx, k1));
+    login(fx, "v-2", 3, k2);
+    wait_all_handled(fx);
+    assert_true(session_exists(fx, k2));
+
+    user_event(fx, "UserDeactivated", "v-2", 2);
+    wait_all_handled(fx);
+    assert_true(session_exists(fx, k2));
+    assert_true(index_has(fx, "cf:sessions:", "v-2", k2));
+    /* An older login replayed after it does not come back either. */
+    session_event(fx, "UserLoggedIn", "v-2", 1, k1);
+    wait_all_handled(fx);
+    assert_false(index_has(fx, "cf:sessions:", "v-2", k1));
+    assert_int_equal(index_size(fx, "cf:sessions:", "v-2"), 1);
+
+    /* A newer purge still takes the newer session. */
+    user_event(fx, "UserPasswordChanged", "v-2", 4);
+    wait_all_handled(fx);
+    assert_false(session_exists(fx, k2));
+    assert_int_equal(integer(fx, "EXISTS %s", ":1:cf:sessions:v-2", NULL), 0);
+}
+
 /* ------------------------------------------------------------------------
  * Bad input
  * ------------------------------------------------------------------------ */
@@ -645,6 +714,8 @@ int main(void)
         cmocka_unit_test(test_logout_removes_one_key),
         cmocka_unit_test(test_purge_without_sessions),
         cmocka_unit_test(test_revocation_keeps_sessions_by_default),
+        cmocka_unit_test(test_replayed_login_after_logout),
+        cmocka_unit_test(test_replayed_deactivation_spares_newer_session),
         cmocka_unit_test(test_poison_goes_to_dead_letter_and_stream_goes_on),
         /* Last: it replaces the consumer. */
         cmocka_unit_test(test_revoke_setting_purges_sessions),

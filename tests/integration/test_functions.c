@@ -6,6 +6,7 @@
  * the web tier does.  The web tier's fill is called with FCALL, as
  * django code would.
  */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -330,10 +331,10 @@ static void test_indexes_fanout_purge(void **state)
 {
     struct fixture *fx = *state;
     /* Role 7 has users 1 and 2; their permissions are cached. */
-    cf_plan_index_add(fx->plan, "cf:role:", "7", 1, "1", 1, 0);
-    cf_plan_index_add(fx->plan, "cf:role:", "7", 1, "2", 1, 0);
-    cf_plan_index_add(fx->plan, "cf:role:", "7", 1, "3", 1, 0);
-    cf_plan_index_remove(fx->plan, "cf:role:", "7", 1, "3", 1);
+    cf_plan_index_add(fx->plan, "cf:role:", "7", 1, "1", 1, 1, 0);
+    cf_plan_index_add(fx->plan, "cf:role:", "7", 1, "2", 1, 1, 0);
+    cf_plan_index_add(fx->plan, "cf:role:", "7", 1, "3", 1, 1, 0);
+    cf_plan_index_remove(fx->plan, "cf:role:", "7", 1, "3", 1, 2);
     cf_plan_warm(fx->plan, "perms:", "1", 1, 1, 100, 60000, "[\"a\"]", 5);
     cf_plan_warm(fx->plan, "perms:", "2", 1, 1, 100, 60000, "[\"b\"]", 5);
     cf_plan_warm(fx->plan, "perms:", "3", 1, 1, 100, 60000, "[\"c\"]", 5);
@@ -387,20 +388,291 @@ static void test_indexes_fanout_purge(void **state)
     freeReplyObject(r);
     r = redisCommand(fx->rc, "SET :1:django.contrib.sessions.cachedef y");
     freeReplyObject(r);
-    cf_plan_index_add(fx->plan, "cf:sessions:", "1", 1, "abc", 3, 50000);
-    cf_plan_index_add(fx->plan, "cf:sessions:", "1", 1, "def", 3, 50000);
+    cf_plan_index_add(fx->plan, "cf:sessions:", "1", 1, "abc", 3, 1, 50000);
+    cf_plan_index_add(fx->plan, "cf:sessions:", "1", 1, "def", 3, 2, 50000);
     apply(fx);
     long long pttl = integer(fx, "PTTL %s", ":1:cf:sessions:1");
     assert_true(pttl > 49000 && pttl <= 50000);
-    cf_plan_purge(fx->plan, "cf:sessions:", "1", 1, "django.contrib.sessions.cache");
+    cf_plan_purge(fx->plan, "cf:sessions:", "1", 1, "django.contrib.sessions.cache", 3);
     apply(fx);
     expect_key(fx, ":1:django.contrib.sessions.cacheabc", NULL);
     expect_key(fx, ":1:django.contrib.sessions.cachedef", NULL);
     assert_int_equal(integer(fx, "EXISTS %s", ":1:cf:sessions:1"), 0);
     /* Purging an empty index is fine. */
-    cf_plan_purge(fx->plan, "cf:sessions:", "99", 2, "django.contrib.sessions.cache");
+    cf_plan_purge(fx->plan, "cf:sessions:", "99", 2, "django.contrib.sessions.cache", 1);
     struct cf_apply_result res = apply(fx);
     assert_int_equal(res.applied, 1);
+}
+
+/* HGET key field: the value, or NULL (caller frees). */
+static char *hget(struct fixture *fx, const char *key, const char *field)
+{
+    const char *argv[] = {"HGET", key, field};
+    size_t lens[] = {4, strlen(key), strlen(field)};
+    redisReply *r = redisCommandArgv(fx->rc, 3, argv, lens);
+    assert_non_null(r);
+    char *v = NULL;
+    if (r->type == REDIS_REPLY_STRING)
+        v = strndup(r->str, r->len);
+    else
+        assert_int_equal(r->type, REDIS_REPLY_NIL);
+    freeReplyObject(r);
+    return v;
+}
+
+/* The field of a membership hash holds want (NULL: no such field). */
+static void expect_field(struct fixture *fx, const char *key, const char *field, const char *want)
+{
+    char *v = hget(fx, key, field);
+    if (!want) {
+        if (v)
+            fail_msg("%s field \"%s\" holds \"%s\", expected none", key, field, v);
+        return;
+    }
+    if (!v)
+        fail_msg("%s has no field \"%s\", expected \"%s\"", key, field, want);
+    assert_string_equal(v, want);
+    free(v);
+}
+
+static bool is_member(struct fixture *fx, const char *set, const char *member)
+{
+    redisReply *r = redisCommand(fx->rc, "SISMEMBER %s %s", set, member);
+    assert_non_null(r);
+    assert_int_equal(r->type, REDIS_REPLY_INTEGER);
+    bool yes = r->integer == 1;
+    freeReplyObject(r);
+    return yes;
+}
+
+/* Index add and remove are versioned by the user's version: an older
+ * one (a replay) loses to a newer one in either order. */
+static void test_membership_versions(void **state)
+{
+    struct fixture *fx = *state;
+    const char *set = ":1:cf:role:7", *mkey = "{:1:cf:role:7}:m";
+    cf_plan_index_add(fx->plan, "cf:role:", "7", 1, "u1", 2, 5, 0);
+    struct cf_apply_result res = apply(fx);
+    assert_int_equal(res.applied, 1);
+    assert_true(is_member(fx, set, "u1"));
+    expect_field(fx, mkey, "u1", "5");
+    assert_int_equal(integer(fx, "PTTL %s", mkey), -1); /* ttl 0: no expiry, as the set */
+
+    /* An older remove after the add: refused, the member stays. */
+    cf_plan_index_remove(fx->plan, "cf:role:", "7", 1, "u1", 2, 4);
+    res = apply(fx);
+    assert_int_equal(res.refused, 1);
+    assert_int_equal(res.applied, 0);
+    assert_true(is_member(fx, set, "u1"));
+    expect_field(fx, mkey, "u1", "5");
+
+    /* A newer remove: applied; the field stays as a tombstone (the set,
+     * emptied, is gone). */
+    cf_plan_index_remove(fx->plan, "cf:role:", "7", 1, "u1", 2, 6);
+    res = apply(fx);
+    assert_int_equal(res.applied, 1);
+    assert_false(is_member(fx, set, "u1"));
+    assert_int_equal(integer(fx, "EXISTS %s", set), 0);
+    expect_field(fx, mkey, "u1", "6");
+
+    /* The older add replayed after the remove: refused. */
+    cf_plan_index_add(fx->plan, "cf:role:", "7", 1, "u1", 2, 5, 0);
+    res = apply(fx);
+    assert_int_equal(res.refused, 1);
+    assert_false(is_member(fx, set, "u1"));
+    expect_field(fx, mkey, "u1", "6");
+    /* The remove redelivered (same version): harmless. */
+    cf_plan_index_remove(fx->plan, "cf:role:", "7", 1, "u1", 2, 6);
+    res = apply(fx);
+    assert_int_equal(res.applied, 1);
+    /* A newer add: back in. */
+    cf_plan_index_add(fx->plan, "cf:role:", "7", 1, "u1", 2, 7, 0);
+    res = apply(fx);
+    assert_int_equal(res.applied, 1);
+    assert_true(is_member(fx, set, "u1"));
+    expect_field(fx, mkey, "u1", "7");
+
+    /* Versions beyond 2^53 are compared whole. */
+    cf_plan_index_add(fx->plan, "cf:role:", "7", 1, "u2", 2, 9007199254740993ULL, 0);
+    cf_plan_index_remove(fx->plan, "cf:role:", "7", 1, "u3", 2, 1);
+    apply(fx);
+    cf_plan_index_remove(fx->plan, "cf:role:", "7", 1, "u2", 2, 9007199254740992ULL);
+    res = apply(fx);
+    assert_int_equal(res.refused, 1);
+    assert_true(is_member(fx, set, "u2"));
+
+    /* An index with a TTL: the hash lives as long as the set. */
+    cf_plan_index_add(fx->plan, "cf:sessions:", "1", 1, "abc", 3, 1, 50000);
+    apply(fx);
+    long long pttl = integer(fx, "PTTL %s", "{:1:cf:sessions:1}:m");
+    assert_true(pttl > 49000 && pttl <= 50000);
+    pttl = integer(fx, "PTTL %s", ":1:cf:sessions:1");
+    assert_true(pttl > 49000 && pttl <= 50000);
+
+    /* A remove with no hash yet (a logout after the index expired): the
+     * tombstone lives the tombstone TTL; a later add extends it to its
+     * TTL only when that is longer. */
+    cf_plan_index_remove(fx->plan, "cf:sessions:", "98", 2, "y", 1, 4);
+    apply(fx);
+    expect_field(fx, "{:1:cf:sessions:98}:m", "y", "4");
+    pttl = integer(fx, "PTTL %s", "{:1:cf:sessions:98}:m");
+    assert_true(pttl > 590000 && pttl <= 600000);
+    cf_plan_index_add(fx->plan, "cf:sessions:", "98", 2, "y", 1, 3, 900000);
+    cf_plan_index_add(fx->plan, "cf:sessions:", "98", 2, "z", 1, 5, 50000);
+    res = apply(fx);
+    assert_int_equal(res.refused, 1);
+    assert_int_equal(res.applied, 1);
+    assert_false(is_member(fx, ":1:cf:sessions:98", "y"));
+    pttl = integer(fx, "PTTL %s", "{:1:cf:sessions:98}:m");
+    assert_true(pttl > 590000 && pttl <= 600000);
+    cf_plan_index_add(fx->plan, "cf:sessions:", "98", 2, "z", 1, 6, 900000);
+    apply(fx);
+    pttl = integer(fx, "PTTL %s", "{:1:cf:sessions:98}:m");
+    assert_true(pttl > 890000 && pttl <= 900000);
+
+    /* A role's hash made by a remove (the tombstone TTL) is made permanent,
+     * as the role's set, by the next add. */
+    cf_plan_index_remove(fx->plan, "cf:role:", "8", 1, "u9", 2, 1);
+    apply(fx);
+    pttl = integer(fx, "PTTL %s", "{:1:cf:role:8}:m");
+    assert_true(pttl > 590000 && pttl <= 600000);
+    cf_plan_index_add(fx->plan, "cf:role:", "8", 1, "u1", 2, 1, 0);
+    apply(fx);
+    assert_int_equal(integer(fx, "PTTL %s", "{:1:cf:role:8}:m"), -1);
+    assert_int_equal(integer(fx, "PTTL %s", ":1:cf:role:8"), -1);
+
+    /* An empty member is refused by the library (plan.c asserts it). */
+    redisReply *r = redisCommand(fx->rc,
+                                 "FCALL cachefleet_apply 1 :1:cf:role:x 1 600000 4200000 "
+                                 "A %b 1 0",
+                                 "", (size_t)0);
+    assert_non_null(r);
+    assert_int_equal(r->type, REDIS_REPLY_ERROR);
+    assert_non_null(strstr(r->str, "empty member"));
+    freeReplyObject(r);
+    assert_int_equal(integer(fx, "EXISTS %s", ":1:cf:role:x"), 0);
+}
+
+/* A purge is versioned too: it spares a member added by a newer event,
+ * drops the fields it covers, and loses as a whole to a newer purge. */
+static void test_purge_versions(void **state)
+{
+    struct fixture *fx = *state;
+    const char *set = ":1:cf:sessions:1", *mkey = "{:1:cf:sessions:1}:m";
+    static const char *const sessions[] = {"abc", "def", "jkl"};
+    for (size_t i = 0; i < 3; i++) {
+        redisReply *r =
+            redisCommand(fx->rc, "SET :1:django.contrib.sessions.cache%s x", sessions[i]);
+        freeReplyObject(r);
+    }
+    cf_plan_index_add(fx->plan, "cf:sessions:", "1", 1, "abc", 3, 1, 50000);
+    cf_plan_index_add(fx->plan, "cf:sessions:", "1", 1, "def", 3, 2, 50000);
+    cf_plan_index_remove(fx->plan, "cf:sessions:", "1", 1, "ghi", 3, 3);
+    cf_plan_index_add(fx->plan, "cf:sessions:", "1", 1, "jkl", 3, 9, 50000); /* after the purge */
+    apply(fx);
+    assert_int_equal(integer(fx, "HLEN %s", mkey), 4);
+
+    /* The purge of version 5 arrives after the login of version 9. */
+    cf_plan_purge(fx->plan, "cf:sessions:", "1", 1, "django.contrib.sessions.cache", 5);
+    struct cf_apply_result res = apply(fx);
+    assert_int_equal(res.applied, 1);
+    expect_key(fx, ":1:django.contrib.sessions.cacheabc", NULL);
+    expect_key(fx, ":1:django.contrib.sessions.cachedef", NULL);
+    expect_key(fx, ":1:django.contrib.sessions.cachejkl", "x");
+    assert_int_equal(integer(fx, "SCARD %s", set), 1);
+    assert_true(is_member(fx, set, "jkl"));
+    expect_field(fx, mkey, "", "5");
+    expect_field(fx, mkey, "abc", NULL);
+    expect_field(fx, mkey, "ghi", NULL); /* a tombstone the purge covers */
+    expect_field(fx, mkey, "jkl", "9");
+    assert_int_equal(integer(fx, "HLEN %s", mkey), 2);
+    long long pttl = integer(fx, "PTTL %s", mkey); /* its TTL kept */
+    assert_true(pttl > 49000 && pttl <= 50000);
+
+    /* Older logins replayed after the purge: refused. */
+    cf_plan_index_add(fx->plan, "cf:sessions:", "1", 1, "abc", 3, 1, 50000);
+    cf_plan_index_add(fx->plan, "cf:sessions:", "1", 1, "xyz", 3, 4, 50000);
+    res = apply(fx);
+    assert_int_equal(res.refused, 2);
+    assert_int_equal(integer(fx, "SCARD %s", set), 1);
+
+    /* An older purge replayed: refused as a whole, the newer session stays. */
+    cf_plan_purge(fx->plan, "cf:sessions:", "1", 1, "django.contrib.sessions.cache", 3);
+    res = apply(fx);
+    assert_int_equal(res.refused, 1);
+    assert_int_equal(res.applied, 0);
+    expect_key(fx, ":1:django.contrib.sessions.cachejkl", "x");
+    expect_field(fx, mkey, "", "5");
+    /* Redelivered (same version): harmless. */
+    cf_plan_purge(fx->plan, "cf:sessions:", "1", 1, "django.contrib.sessions.cache", 5);
+    res = apply(fx);
+    assert_int_equal(res.applied, 1);
+    expect_key(fx, ":1:django.contrib.sessions.cachejkl", "x");
+
+    /* A newer purge takes it; only the purge's field is left. */
+    cf_plan_purge(fx->plan, "cf:sessions:", "1", 1, "django.contrib.sessions.cache", 10);
+    apply(fx);
+    expect_key(fx, ":1:django.contrib.sessions.cachejkl", NULL);
+    assert_int_equal(integer(fx, "EXISTS %s", set), 0);
+    assert_int_equal(integer(fx, "HLEN %s", mkey), 1);
+    expect_field(fx, mkey, "", "10");
+
+    /* A purge of a user without an index: its version kept for the
+     * tombstone TTL, so an older login replayed after it is refused. */
+    cf_plan_purge(fx->plan, "cf:sessions:", "99", 2, "django.contrib.sessions.cache", 3);
+    apply(fx);
+    expect_field(fx, "{:1:cf:sessions:99}:m", "", "3");
+    pttl = integer(fx, "PTTL %s", "{:1:cf:sessions:99}:m");
+    assert_true(pttl > 590000 && pttl <= 600000);
+    cf_plan_index_add(fx->plan, "cf:sessions:", "99", 2, "old", 3, 2, 50000);
+    res = apply(fx);
+    assert_int_equal(res.refused, 1);
+    assert_int_equal(integer(fx, "EXISTS %s", ":1:cf:sessions:99"), 0);
+}
+
+/* The fault test's case: a user leaves role r at t=100 (permissions "[]");
+ * r's permissions change at t=150; the fan-out runs first (another
+ * partition) while the user is still a member.  The user's guarded warm
+ * (guards: the roles held after, not r) must be applied although the key's
+ * T is 150. */
+static void test_guarded_warm_ignores_foreign_fanout(void **state)
+{
+    struct fixture *fx = *state;
+    cf_plan_index_add(fx->plan, "cf:role:", "r", 1, "u", 1, 1, 0);
+    cf_plan_warm_guarded(fx->plan, "perms:", "u", 1, 1, 50, 60000, "[\"p\"]", 5);
+    cf_plan_guard(fx->plan, "cf:role:", "r", 1);
+    apply(fx);
+    expect_key(fx, ":1:perms:u", "[\"p\"]");
+
+    cf_plan_fanout(fx->plan, "cf:role:", "r", 1, "perms:", 150);
+    apply(fx);
+    expect_key(fx, ":1:perms:u", NULL);
+    expect_key(fx, "{:1:perms:u}:v", "1 50 150");
+
+    cf_plan_index_remove(fx->plan, "cf:role:", "r", 1, "u", 1, 2);
+    cf_plan_warm_guarded(fx->plan, "perms:", "u", 1, 2, 100, 60000, "[]", 2);
+    struct cf_apply_result res = apply(fx);
+    assert_int_equal(res.applied, 2);
+    assert_int_equal(res.refused, 0);
+    expect_key(fx, ":1:perms:u", "[]");
+    expect_key(fx, "{:1:perms:u}:v", "2 100 150"); /* T carried over */
+    assert_false(is_member(fx, ":1:cf:role:r", "u"));
+
+    /* Guarded by a role that changed after the event: still refused. */
+    cf_plan_warm_guarded(fx->plan, "perms:", "u", 1, 3, 120, 60000, "[\"q\"]", 5);
+    cf_plan_guard(fx->plan, "cf:role:", "r", 1);
+    res = apply(fx);
+    assert_int_equal(res.refused, 1);
+    expect_key(fx, ":1:perms:u", NULL);
+    expect_key(fx, "{:1:perms:u}:v", "2 100 150");
+    /* A plain warm keeps checking T (a stock flip for a product). */
+    cf_plan_warm(fx->plan, "perms:", "u", 1, 4, 120, 60000, "[\"w\"]", 5);
+    res = apply(fx);
+    assert_int_equal(res.refused, 1);
+    expect_key(fx, ":1:perms:u", NULL);
+    /* So does the web tier's fill. */
+    assert_int_equal(fill(fx, ":1:perms:u", "[\"f\"]", "2", "120", NULL, NULL), 0);
+    assert_int_equal(fill(fx, ":1:perms:u", "[\"f\"]", "2", "160", NULL, NULL), 1);
 }
 
 static void category(struct fixture *fx, const char *id, uint64_t ver, const char *parent,
@@ -540,6 +812,9 @@ int main(void)
         cmocka_unit_test_setup(test_cross_entity_invalidation, reset),
         cmocka_unit_test_setup(test_tags_and_fill, reset),
         cmocka_unit_test_setup(test_indexes_fanout_purge, reset),
+        cmocka_unit_test_setup(test_membership_versions, reset),
+        cmocka_unit_test_setup(test_purge_versions, reset),
+        cmocka_unit_test_setup(test_guarded_warm_ignores_foreign_fanout, reset),
         cmocka_unit_test_setup(test_menu, reset),
         cmocka_unit_test_setup(test_batching_and_reload, reset),
         cmocka_unit_test_setup(test_library_checked_not_loaded, reset),

@@ -8,10 +8,10 @@
  * the planner must append, each rendered as one line with every field it
  * carries, e.g.
  *
- *   A :1:cf:role:admin member=42 ttl=0
+ *   A :1:cf:role:admin member=42 v=7 ttl=0
  *   T :1:perms:42 v=7 ts=1000 ttl=3600000 value=["shop.view_order"] guards=...
  *   F :1:cf:role:admin ts=2000 prefix=:1:perms:
- *   P :1:cf:sessions:42 prefix=:1:django.contrib.sessions.cache
+ *   P :1:cf:sessions:42 prefix=:1:django.contrib.sessions.cache v=7
  *
  * and a field an operation does not use is rendered as "!field=..." when it
  * is not zero, so an F that carried a version would fail its row.  A
@@ -154,13 +154,14 @@ static void render_op(struct cf_buf *b, const struct cf_plan *plan, const struct
     case CF_OP_INDEX_ADD:
         put_fmt(b, " member=");
         put_span(b, plan, op->a);
-        put_fmt(b, " ttl=%lld", (long long)op->ttl_ms);
-        uses = USES_A | USES_TTL;
+        put_fmt(b, " v=%llu ttl=%lld", (unsigned long long)op->version, (long long)op->ttl_ms);
+        uses = USES_A | USES_VERSION | USES_TTL;
         break;
     case CF_OP_INDEX_REM:
         put_fmt(b, " member=");
         put_span(b, plan, op->a);
-        uses = USES_A;
+        put_fmt(b, " v=%llu", (unsigned long long)op->version);
+        uses = USES_A | USES_VERSION;
         break;
     case CF_OP_FANOUT:
         put_fmt(b, " ts=%lld prefix=", (long long)op->ts_us);
@@ -170,7 +171,8 @@ static void render_op(struct cf_buf *b, const struct cf_plan *plan, const struct
     case CF_OP_PURGE:
         put_fmt(b, " prefix=");
         put_span(b, plan, op->a);
-        uses = USES_A;
+        put_fmt(b, " v=%llu", (unsigned long long)op->version);
+        uses = USES_A | USES_VERSION;
         break;
     default:
         put_fmt(b, " (not an operation of the access planner)");
@@ -343,7 +345,7 @@ static void plan_earlier_event(struct cf_plan *plan, struct cf_buf *scratch)
 }
 
 static const char *const earlier_ops[] = {
-    "A :1:cf:role:r9 member=1 ttl=0",
+    "A :1:cf:role:r9 member=1 v=1 ttl=0",
     "T :1:perms:1 v=1 ts=10 ttl=3600000 value=[\"earlier.perm\"] guards=:1:cf:role:r9",
     NULL,
 };
@@ -382,9 +384,9 @@ struct row {
     {.type = ROLES, .version = 7, .occurred_at_us = 1000, .id = STR("42"),                         \
      .roles_after = LIST(STR("staff")), .has_permissions = true, .permissions = LIST(STR(c))}
 
-#define PURGE42 "P :1:cf:sessions:42 prefix=:1:django.contrib.sessions.cache"
-#define ADD(role, user) "A :1:cf:role:" role " member=" user " ttl=0"
-#define REM(role, user) "R :1:cf:role:" role " member=" user
+#define PURGE42(v) "P :1:cf:sessions:42 prefix=:1:django.contrib.sessions.cache v=" #v
+#define ADD(role, user, v) "A :1:cf:role:" role " member=" user " v=" #v " ttl=0"
+#define REM(role, user, v) "R :1:cf:role:" role " member=" user " v=" #v
 
 static struct row accepted[] = {
     /* --- permissions (seed 6): roles changed --- */
@@ -393,7 +395,7 @@ static struct row accepted[] = {
             .roles_before = LIST(STR("staff")), .roles_after = LIST(STR("staff"), STR("admin")),
             .has_permissions = true,
             .permissions = LIST(STR("shop.view_order"), STR("shop.change_order"))},
-     .ops = {ADD("admin", "42"),
+     .ops = {ADD("admin", "42", 7),
              "T :1:perms:42 v=7 ts=1000 ttl=3600000 "
              "value=[\"shop.view_order\",\"shop.change_order\"] guards=:1:cf:role:staff,:1:cf:role:admin"}},
     {.name = "roles changed without permissions (null): index ops, then D perms",
@@ -401,17 +403,17 @@ static struct row accepted[] = {
             .roles_before = LIST(STR("staff"), STR("buyer")),
             .roles_after = LIST(STR("admin"), STR("staff")), .has_permissions = false,
             .permissions = LIST(STR("ignored.when_null"))},
-     .ops = {ADD("admin", "42"), REM("buyer", "42"), "D :1:perms:42 v=8 ts=2000"}},
+     .ops = {ADD("admin", "42", 8), REM("buyer", "42", 8), "D :1:perms:42 v=8 ts=2000"}},
     {.name = "first roles of a new user: A for each, in the event's order",
      .ev = {.type = ROLES, .version = 1, .occurred_at_us = 500, .id = STR("u-1"),
             .roles_after = LIST(STR("b"), STR("a"), STR("c")), .has_permissions = true,
             .permissions = LIST(STR("z.z"), STR("a.a"))},
-     .ops = {ADD("b", "u-1"), ADD("a", "u-1"), ADD("c", "u-1"),
+     .ops = {ADD("b", "u-1", 1), ADD("a", "u-1", 1), ADD("c", "u-1", 1),
              "T :1:perms:u-1 v=1 ts=500 ttl=3600000 value=[\"z.z\",\"a.a\"] guards=:1:cf:role:b,:1:cf:role:a,:1:cf:role:c"}},
     {.name = "every role removed, no permission left: W of an empty array",
      .ev = {.type = ROLES, .version = 9, .occurred_at_us = 3000, .id = STR("42"),
             .roles_before = LIST(STR("staff")), .has_permissions = true},
-     .ops = {REM("staff", "42"), "T :1:perms:42 v=9 ts=3000 ttl=3600000 value=[] guards="}},
+     .ops = {REM("staff", "42", 9), "T :1:perms:42 v=9 ts=3000 ttl=3600000 value=[] guards="}},
     {.name = "same roles in another order: no index op, only the perms",
      .ev = {.type = ROLES, .version = 10, .occurred_at_us = 4000, .id = STR("42"),
             .roles_before = LIST(STR("a"), STR("b")), .roles_after = LIST(STR("b"), STR("a")),
@@ -419,13 +421,13 @@ static struct row accepted[] = {
      .ops = {"T :1:perms:42 v=10 ts=4000 ttl=3600000 value=[\"x.y\"] guards=:1:cf:role:b,:1:cf:role:a"}},
     {.name = "codenames JSON-quoted (quote, backslash, tab, control, UTF-8 kept raw)",
      .ev = PERMS("a\"b\\c\td\x01" "e\xc3\xa9\xf0\x9f\x94\x91/\x7f"),
-     .ops = {ADD("staff", "42"),
+     .ops = {ADD("staff", "42", 7),
              "T :1:perms:42 v=7 ts=1000 ttl=3600000 "
              "value=[\"a\\\"b\\\\c\\td\\u0001e\xc3\xa9\xf0\x9f\x94\x91/\\x7f\"] "
              "guards=:1:cf:role:staff"}},
     {.name = "codename with a NUL byte: written as \\u0000",
      .ev = PERMS("a\0b"),
-     .ops = {ADD("staff", "42"), "T :1:perms:42 v=7 ts=1000 ttl=3600000 value=[\"a\\u0000b\"] guards=:1:cf:role:staff"}},
+     .ops = {ADD("staff", "42", 7), "T :1:perms:42 v=7 ts=1000 ttl=3600000 value=[\"a\\u0000b\"] guards=:1:cf:role:staff"}},
     {.name = "duplicate codenames kept as sent",
      .ev = {.type = ROLES, .version = 7, .occurred_at_us = 1000, .id = STR("42"),
             .has_permissions = true, .permissions = LIST(STR("a.b"), STR("a.b"))},
@@ -440,27 +442,27 @@ static struct row accepted[] = {
      .ev = {.type = ROLES, .version = 11, .occurred_at_us = 5000, .id = STR("42"),
             .roles_before = LIST(STR("admin"), STR("staff")), .roles_after = LIST(STR("staff")),
             .has_permissions = true, .permissions = LIST(STR("shop.view_order"))},
-     .ops = {REM("admin", "42"),
+     .ops = {REM("admin", "42", 11),
              "T :1:perms:42 v=11 ts=5000 ttl=3600000 value=[\"shop.view_order\"] guards=:1:cf:role:staff"}},
     {.name = "role revoked, revoke setting on: R, perms, then P of the sessions",
      .cfg = &revoking,
      .ev = {.type = ROLES, .version = 11, .occurred_at_us = 5000, .id = STR("42"),
             .roles_before = LIST(STR("admin"), STR("staff")), .roles_after = LIST(STR("staff")),
             .has_permissions = true, .permissions = LIST(STR("shop.view_order"))},
-     .ops = {REM("admin", "42"),
-             "T :1:perms:42 v=11 ts=5000 ttl=3600000 value=[\"shop.view_order\"] guards=:1:cf:role:staff", PURGE42}},
+     .ops = {REM("admin", "42", 11),
+             "T :1:perms:42 v=11 ts=5000 ttl=3600000 value=[\"shop.view_order\"] guards=:1:cf:role:staff", PURGE42(11)}},
     {.name = "role swapped (one revoked, one granted), revoke setting on: P",
      .cfg = &revoking,
      .ev = {.type = ROLES, .version = 12, .occurred_at_us = 6000, .id = STR("42"),
             .roles_before = LIST(STR("admin")), .roles_after = LIST(STR("staff")),
             .has_permissions = false},
-     .ops = {ADD("staff", "42"), REM("admin", "42"), "D :1:perms:42 v=12 ts=6000", PURGE42}},
+     .ops = {ADD("staff", "42", 12), REM("admin", "42", 12), "D :1:perms:42 v=12 ts=6000", PURGE42(12)}},
     {.name = "roles only granted, revoke setting on: no P",
      .cfg = &revoking,
      .ev = {.type = ROLES, .version = 13, .occurred_at_us = 7000, .id = STR("42"),
             .roles_before = LIST(STR("staff")), .roles_after = LIST(STR("staff"), STR("admin")),
             .has_permissions = false},
-     .ops = {ADD("admin", "42"), "D :1:perms:42 v=13 ts=7000"}},
+     .ops = {ADD("admin", "42", 13), "D :1:perms:42 v=13 ts=7000"}},
     {.name = "roles unchanged, revoke setting on: no P",
      .cfg = &revoking,
      .ev = {.type = ROLES, .version = 14, .occurred_at_us = 8000, .id = STR("42"),
@@ -476,36 +478,42 @@ static struct row accepted[] = {
     {.name = "role permissions changed to none: the same fan-out",
      .ev = {.type = ROLE_PERMS, .version = 5, .occurred_at_us = 9100, .id = STR("admin")},
      .ops = {"F :1:cf:role:admin ts=9100 prefix=:1:perms:"}},
-    {.name = "role deleted: the same fan-out, then the member set dropped",
+    {.name = "role deleted: the same fan-out",
      .ev = {.type = ROLE_DEL, .version = 6, .occurred_at_us = 9200, .id = STR("r.1_x-2")},
-     .ops = {"F :1:cf:role:r.1_x-2 ts=9200 prefix=:1:perms:",
-             "P :1:cf:role:r.1_x-2 prefix=:1:perms:"}},
+     .ops = {"F :1:cf:role:r.1_x-2 ts=9200 prefix=:1:perms:"}},
 
     /* --- user sessions (seed 4) --- */
     {.name = "logged in: A the session key to the user's index, TTL of Django's sessions",
      .ev = SESSION(LOGIN, K1),
-     .ops = {"A :1:cf:sessions:42 member=" K1 " ttl=1209600000"}},
+     .ops = {"A :1:cf:sessions:42 member=" K1 " v=3 ttl=1209600000"}},
     {.name = "logged in with a 1-byte and a digits-only key",
      .ev = SESSION(LOGIN, "7"),
-     .ops = {"A :1:cf:sessions:42 member=7 ttl=1209600000"}},
+     .ops = {"A :1:cf:sessions:42 member=7 v=3 ttl=1209600000"}},
     {.name = "logged in with a 64-byte key",
      .ev = SESSION(LOGIN, K1 K2),
-     .ops = {"A :1:cf:sessions:42 member=" K1 K2 " ttl=1209600000"}},
+     .ops = {"A :1:cf:sessions:42 member=" K1 K2 " v=3 ttl=1209600000"}},
+    {.name = "logged out at the largest version: the user's version carried whole",
+     .ev = {.type = LOGOUT, .version = UINT64_MAX, .occurred_at_us = 1000, .id = STR("42"),
+            .session_key = STR(K1)},
+     .ops = {"R :1:cf:sessions:42 member=" K1 " v=18446744073709551615"}},
+    {.name = "password changed at version 99: the purge carries it",
+     .ev = {.type = PASSWORD, .version = 99, .occurred_at_us = 1000, .id = STR("42")},
+     .ops = {PURGE42(99)}},
     {.name = "logged out: R the session key (Django deleted the session)",
      .ev = SESSION(LOGOUT, K2),
-     .ops = {"R :1:cf:sessions:42 member=" K2}},
-    {.name = "logged out everywhere: P every session, then the index",
-     .ev = USER(EVERYWHERE, "42"), .ops = {PURGE42}},
-    {.name = "password changed: P every session, then the index",
-     .ev = USER(PASSWORD, "42"), .ops = {PURGE42}},
+     .ops = {"R :1:cf:sessions:42 member=" K2 " v=3"}},
+    {.name = "logged out everywhere: P every session (at the event's version)",
+     .ev = USER(EVERYWHERE, "42"), .ops = {PURGE42(3)}},
+    {.name = "password changed: P every session (at the event's version)",
+     .ev = USER(PASSWORD, "42"), .ops = {PURGE42(3)}},
     {.name = "deactivated: P every session, then D perms",
-     .ev = USER(DEACTIVATED, "42"), .ops = {PURGE42, "D :1:perms:42 v=3 ts=1000"}},
+     .ev = USER(DEACTIVATED, "42"), .ops = {PURGE42(3), "D :1:perms:42 v=3 ts=1000"}},
     {.name = "deactivated with the revoke setting on: the same",
      .cfg = &revoking,
-     .ev = USER(DEACTIVATED, "42"), .ops = {PURGE42, "D :1:perms:42 v=3 ts=1000"}},
+     .ev = USER(DEACTIVATED, "42"), .ops = {PURGE42(3), "D :1:perms:42 v=3 ts=1000"}},
     {.name = "user id with every allowed character class",
      .ev = USER(PASSWORD, "Ab-9_z.x"),
-     .ops = {"P :1:cf:sessions:Ab-9_z.x prefix=:1:django.contrib.sessions.cache"}},
+     .ops = {"P :1:cf:sessions:Ab-9_z.x prefix=:1:django.contrib.sessions.cache v=3"}},
 };
 
 #define SECRET_KEY "SECRETKEY"
@@ -663,37 +671,49 @@ struct batch_row {
 };
 
 /* clang-format off */
-#define LOGIN_AT(k, ts)                                                                            \
-    {.type = LOGIN, .version = 1, .occurred_at_us = (ts), .id = STR("42"), .session_key = STR(k)}
-#define LOGOUT_AT(k, ts)                                                                           \
-    {.type = LOGOUT, .version = 1, .occurred_at_us = (ts), .id = STR("42"), .session_key = STR(k)}
+#define LOGIN_AT(k, v, ts)                                                                         \
+    {.type = LOGIN, .version = (v), .occurred_at_us = (ts), .id = STR("42"), .session_key = STR(k)}
+#define LOGOUT_AT(k, v, ts)                                                                        \
+    {.type = LOGOUT, .version = (v), .occurred_at_us = (ts), .id = STR("42"), .session_key = STR(k)}
+/* An event about user 42 alone at version v (a purge). */
+#define USER_AT(t, v) {.type = (t), .version = (v), .occurred_at_us = 1000 + (v), .id = STR("42")}
 #define FANOUT(t, role, ts) {.type = (t), .version = 1, .occurred_at_us = (ts), .id = STR(role)}
 #define JOIN(user, role, v, ts)                                                                    \
     {.type = ROLES, .version = (v), .occurred_at_us = (ts), .id = STR(user),                       \
      .roles_after = LIST(STR(role))}
-#define SESSIONS_ADD(k) "A :1:cf:sessions:42 member=" k " ttl=1209600000"
+#define SESSIONS_ADD(k, v) "A :1:cf:sessions:42 member=" k " v=" #v " ttl=1209600000"
 
 static struct batch_row batches[] = {
     {.name = "two logins then a purge: both A kept, the P after them",
-     .nev = 3, .ev = {LOGIN_AT(K1, 100), LOGIN_AT(K2, 200), USER(PASSWORD, "42")},
-     .live = {SESSIONS_ADD(K1), SESSIONS_ADD(K2), PURGE42}},
+     .nev = 3, .ev = {LOGIN_AT(K1, 1, 100), LOGIN_AT(K2, 2, 200), USER_AT(PASSWORD, 3)},
+     .live = {SESSIONS_ADD(K1, 1), SESSIONS_ADD(K2, 2), PURGE42(3)}},
     {.name = "login, purge, login: all three kept, in order (the last session survives)",
-     .nev = 3, .ev = {LOGIN_AT(K1, 100), USER(EVERYWHERE, "42"), LOGIN_AT(K2, 300)},
-     .live = {SESSIONS_ADD(K1), PURGE42, SESSIONS_ADD(K2)}},
+     .nev = 3, .ev = {LOGIN_AT(K1, 1, 100), USER_AT(EVERYWHERE, 2), LOGIN_AT(K2, 3, 300)},
+     .live = {SESSIONS_ADD(K1, 1), PURGE42(2), SESSIONS_ADD(K2, 3)}},
     {.name = "two purges with nothing between: one P",
-     .nev = 2, .ev = {USER(EVERYWHERE, "42"), USER(PASSWORD, "42")},
-     .live = {PURGE42}},
+     .nev = 2, .ev = {USER_AT(EVERYWHERE, 4), USER_AT(PASSWORD, 5)},
+     .live = {PURGE42(5)}},
+    {.name = "a purge, then an older one replayed: one P, the newer version, last position",
+     .nev = 3, .ev = {USER_AT(EVERYWHERE, 5), FANOUT(ROLE_PERMS, "admin", 100),
+                      USER_AT(PASSWORD, 4)},
+     .live = {"F :1:cf:role:admin ts=100 prefix=:1:perms:", PURGE42(5)}},
     {.name = "purge, login, purge: both P kept (membership changed in between)",
-     .nev = 3, .ev = {USER(EVERYWHERE, "42"), LOGIN_AT(K1, 200), USER(PASSWORD, "42")},
-     .live = {PURGE42, SESSIONS_ADD(K1), PURGE42}},
+     .nev = 3, .ev = {USER_AT(EVERYWHERE, 1), LOGIN_AT(K1, 2, 200), USER_AT(PASSWORD, 3)},
+     .live = {PURGE42(1), SESSIONS_ADD(K1, 2), PURGE42(3)}},
     {.name = "login then logout of one session: only the R",
-     .nev = 2, .ev = {LOGIN_AT(K1, 100), LOGOUT_AT(K1, 200)},
-     .live = {"R :1:cf:sessions:42 member=" K1}},
+     .nev = 2, .ev = {LOGIN_AT(K1, 1, 100), LOGOUT_AT(K1, 2, 200)},
+     .live = {"R :1:cf:sessions:42 member=" K1 " v=2"}},
+    {.name = "logout, then its login replayed: only the R (the newer version)",
+     .nev = 2, .ev = {LOGOUT_AT(K1, 2, 200), LOGIN_AT(K1, 1, 100)},
+     .live = {"R :1:cf:sessions:42 member=" K1 " v=2"}},
+    {.name = "login, then an older logout replayed: only the A, with its TTL",
+     .nev = 2, .ev = {LOGIN_AT(K1, 5, 500), LOGOUT_AT(K1, 4, 400)},
+     .live = {SESSIONS_ADD(K1, 5)}},
     {.name = "fan-out, member added, fan-out: both fan-outs survive",
      .nev = 3,
      .ev = {FANOUT(ROLE_PERMS, "admin", 100), JOIN("7", "admin", 2, 150),
             FANOUT(ROLE_PERMS, "admin", 200)},
-     .live = {"F :1:cf:role:admin ts=100 prefix=:1:perms:", ADD("admin", "7"),
+     .live = {"F :1:cf:role:admin ts=100 prefix=:1:perms:", ADD("admin", "7", 2),
               "D :1:perms:7 v=2 ts=150", "F :1:cf:role:admin ts=200 prefix=:1:perms:"}},
     {.name = "fan-out, member removed, fan-out: both fan-outs survive",
      .nev = 3,
@@ -701,19 +721,19 @@ static struct batch_row batches[] = {
             {.type = ROLES, .version = 3, .occurred_at_us = 150, .id = STR("7"),
              .roles_before = LIST(STR("admin"))},
             FANOUT(ROLE_PERMS, "admin", 200)},
-     .live = {"F :1:cf:role:admin ts=100 prefix=:1:perms:", REM("admin", "7"),
+     .live = {"F :1:cf:role:admin ts=100 prefix=:1:perms:", REM("admin", "7", 3),
               "D :1:perms:7 v=3 ts=150", "F :1:cf:role:admin ts=200 prefix=:1:perms:"}},
     {.name = "two fan-outs of one role, nothing between: one F, latest time, last position",
      .nev = 3,
      .ev = {FANOUT(ROLE_PERMS, "admin", 200), JOIN("7", "staff", 2, 150),
             FANOUT(ROLE_PERMS, "admin", 100)},
-     .live = {ADD("staff", "7"), "D :1:perms:7 v=2 ts=150",
+     .live = {ADD("staff", "7", 2), "D :1:perms:7 v=2 ts=150",
               "F :1:cf:role:admin ts=200 prefix=:1:perms:"}},
     {.name = "fan-outs of two roles: both kept",
      .nev = 2, .ev = {FANOUT(ROLE_PERMS, "admin", 100), FANOUT(ROLE_PERMS, "staff", 100)},
      .live = {"F :1:cf:role:admin ts=100 prefix=:1:perms:",
               "F :1:cf:role:staff ts=100 prefix=:1:perms:"}},
-    {.name = "roles v5 then a replayed v3: one A, the W of v5",
+    {.name = "roles v5 then a replayed v3: one A (v5), the W of v5",
      .nev = 2,
      .ev = {{.type = ROLES, .version = 5, .occurred_at_us = 1000, .id = STR("7"),
              .roles_after = LIST(STR("a")), .has_permissions = true,
@@ -721,20 +741,26 @@ static struct batch_row batches[] = {
             {.type = ROLES, .version = 3, .occurred_at_us = 900, .id = STR("7"),
              .roles_after = LIST(STR("a")), .has_permissions = true,
              .permissions = LIST(STR("old.perm"))}},
-     .live = {ADD("a", "7"), "T :1:perms:7 v=5 ts=1000 ttl=3600000 value=[\"new.perm\"] guards=:1:cf:role:a"}},
+     .live = {ADD("a", "7", 5), "T :1:perms:7 v=5 ts=1000 ttl=3600000 value=[\"new.perm\"] guards=:1:cf:role:a"}},
+    {.name = "a role left at v5, the join replayed at v3: only the R (v5), the D of v5",
+     .nev = 2,
+     .ev = {{.type = ROLES, .version = 5, .occurred_at_us = 1000, .id = STR("7"),
+             .roles_before = LIST(STR("a"))},
+            JOIN("7", "a", 3, 900)},
+     .live = {REM("a", "7", 5), "D :1:perms:7 v=5 ts=1000"}},
     {.name = "roles changed then deactivated: the D of the deactivation wins",
      .nev = 2,
      .ev = {{.type = ROLES, .version = 5, .occurred_at_us = 1000, .id = STR("42"),
              .roles_after = LIST(STR("a")), .has_permissions = true,
              .permissions = LIST(STR("x.y"))},
             {.type = DEACTIVATED, .version = 6, .occurred_at_us = 2000, .id = STR("42")}},
-     .live = {ADD("a", "42"), PURGE42, "D :1:perms:42 v=6 ts=2000"}},
+     .live = {ADD("a", "42", 5), PURGE42(6), "D :1:perms:42 v=6 ts=2000"}},
     {.name = "login, then a revocation with the revoke setting on: A, R, D, P in order",
      .cfg = &revoking, .nev = 2,
-     .ev = {LOGIN_AT(K1, 100),
+     .ev = {LOGIN_AT(K1, 1, 100),
             {.type = ROLES, .version = 4, .occurred_at_us = 200, .id = STR("42"),
              .roles_before = LIST(STR("admin"))}},
-     .live = {SESSIONS_ADD(K1), REM("admin", "42"), "D :1:perms:42 v=4 ts=200", PURGE42}},
+     .live = {SESSIONS_ADD(K1, 1), REM("admin", "42", 4), "D :1:perms:42 v=4 ts=200", PURGE42(4)}},
 };
 
 /* clang-format on */
@@ -880,8 +906,8 @@ static void test_rollback_keeps_earlier_events(void **state)
     const char *const want[] = {
         earlier_ops[0],
         earlier_ops[1],
-        SESSIONS_ADD(K1),
-        "P :1:cf:sessions:4 prefix=:1:django.contrib.sessions.cache",
+        SESSIONS_ADD(K1, 3),
+        "P :1:cf:sessions:4 prefix=:1:django.contrib.sessions.cache v=3",
         "D :1:perms:4 v=3 ts=1000",
         NULL,
     };
@@ -1129,12 +1155,12 @@ static void test_settings_shape_the_ops(void **state)
         assert_int_equal(
             plan_event(&other, &events[i], MAX_ID, plan, &scratch, reason, sizeof(reason)), 0);
     const char *const want[] = {
-        "A shop:2:cf:role:b member=42 ttl=0",
-        "R shop:2:cf:role:a member=42",
+        "A shop:2:cf:role:b member=42 v=7 ttl=0",
+        "R shop:2:cf:role:a member=42 v=7",
         "T shop:2:perms:42 v=7 ts=1000 ttl=60000 value=[\"x.y\"] guards=shop:2:cf:role:b",
-        "P shop:2:cf:sessions:42 prefix=shop:2:sess.",
-        "A shop:2:cf:sessions:42 member=" K1 " ttl=600000",
-        "P shop:2:cf:sessions:42 prefix=shop:2:sess.",
+        "P shop:2:cf:sessions:42 prefix=shop:2:sess. v=7",
+        "A shop:2:cf:sessions:42 member=" K1 " v=3 ttl=600000",
+        "P shop:2:cf:sessions:42 prefix=shop:2:sess. v=3",
         "D shop:2:perms:42 v=3 ts=1000",
         "F shop:2:cf:role:b ts=5000 prefix=shop:2:perms:",
         NULL,

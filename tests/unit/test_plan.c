@@ -17,9 +17,10 @@ static const char *live(const struct cf_plan *plan, char *buf, size_t size)
         int n = snprintf(buf + len, size - len, "%s%c %.*s", len ? ";" : "", op->code,
                          (int)op->key.len, cf_plan_bytes(plan, op->key));
         len += (size_t)n;
-        if (op->code == CF_OP_WARM || op->code == CF_OP_INVALIDATE || op->code == CF_OP_CATEGORY)
-            len += (size_t)snprintf(buf + len, size - len, " v%llu",
-                                    (unsigned long long)op->version);
+        if (op->code == CF_OP_WARM || op->code == CF_OP_INVALIDATE || op->code == CF_OP_CATEGORY ||
+            op->code == CF_OP_INDEX_ADD || op->code == CF_OP_INDEX_REM || op->code == CF_OP_PURGE)
+            len +=
+                (size_t)snprintf(buf + len, size - len, " v%llu", (unsigned long long)op->version);
         if (op->code == CF_OP_XINVAL || op->code == CF_OP_TAG || op->code == CF_OP_FANOUT)
             len += (size_t)snprintf(buf + len, size - len, " t%lld", (long long)op->ts_us);
         if (op->code == CF_OP_INDEX_ADD || op->code == CF_OP_INDEX_REM ||
@@ -37,11 +38,21 @@ static void test_keys_carry_prefix_and_kind(void **state)
     char buf[1024];
     cf_plan_warm(plan, "product:", "42", 2, 7, 1000, 60000, "{}", 2);
     cf_plan_tag(plan, "category:", "3", 1, 1000);
-    cf_plan_index_add(plan, "cf:sessions:", "9", 1, "abc", 3, 0);
+    cf_plan_index_add(plan, "cf:sessions:", "9", 1, "abc", 3, 4, 60000);
     cf_plan_menu(plan, "menu:", "main", "cf:categories", 1000);
     assert_string_equal(live(plan, buf, sizeof(buf)),
-                        "W :1:product:42 v7;G :1:tag:category:3 t1000;A :1:cf:sessions:9 abc;"
+                        "W :1:product:42 v7;G :1:tag:category:3 t1000;A :1:cf:sessions:9 v4 abc;"
                         "M :1:menu:main");
+    const struct cf_op *add = cf_plan_op(plan, 2);
+    assert_int_equal(add->ttl_ms, 60000);
+    cf_plan_index_remove(plan, "cf:sessions:", "9", 1, "abc", 3, 5);
+    cf_plan_purge(plan, "cf:sessions:", "9", 1, "sess:", 6);
+    const struct cf_op *rem = cf_plan_op(plan, 4), *purge = cf_plan_op(plan, 5);
+    assert_int_equal(rem->version, 5);
+    assert_int_equal(rem->ttl_ms, 0);
+    assert_int_equal(purge->version, 6);
+    assert_int_equal(purge->a.len, 8);
+    assert_memory_equal(cf_plan_bytes(plan, purge->a), ":1:sess:", 8);
     const struct cf_op *menu = cf_plan_op(plan, 3);
     assert_int_equal(menu->a.len, strlen(":1:cf:categories"));
     assert_memory_equal(cf_plan_bytes(plan, menu->a), ":1:cf:categories", menu->a.len);
@@ -121,34 +132,76 @@ static void test_membership_change_seals_fanout_and_purge(void **state)
      * membership and must stay. */
     cf_plan_clear(plan);
     cf_plan_fanout(plan, "cf:role:", "7", 1, "perms:", 10);
-    cf_plan_index_add(plan, "cf:role:", "7", 1, "u1", 2, 0);
+    cf_plan_index_add(plan, "cf:role:", "7", 1, "u1", 2, 1, 0);
     cf_plan_fanout(plan, "cf:role:", "7", 1, "perms:", 20);
     cf_plan_fanout(plan, "cf:role:", "7", 1, "perms:", 30);
     assert_int_equal(cf_plan_coalesce(plan), 3);
     assert_string_equal(live(plan, buf, sizeof(buf)),
-                        "F :1:cf:role:7 t10;A :1:cf:role:7 u1;F :1:cf:role:7 t30");
+                        "F :1:cf:role:7 t10;A :1:cf:role:7 v1 u1;F :1:cf:role:7 t30");
 
     /* Sessions: login, purge, login, purge -> both purges can merge only if
      * no add came between; here one did. */
     cf_plan_clear(plan);
-    cf_plan_index_add(plan, "cf:sessions:", "5", 1, "s1", 2, 0);
-    cf_plan_purge(plan, "cf:sessions:", "5", 1, "sess:");
-    cf_plan_index_add(plan, "cf:sessions:", "5", 1, "s2", 2, 0);
-    cf_plan_purge(plan, "cf:sessions:", "5", 1, "sess:");
+    cf_plan_index_add(plan, "cf:sessions:", "5", 1, "s1", 2, 1, 0);
+    cf_plan_purge(plan, "cf:sessions:", "5", 1, "sess:", 2);
+    cf_plan_index_add(plan, "cf:sessions:", "5", 1, "s2", 2, 3, 0);
+    cf_plan_purge(plan, "cf:sessions:", "5", 1, "sess:", 4);
     assert_int_equal(cf_plan_coalesce(plan), 4);
+    assert_string_equal(live(plan, buf, sizeof(buf)),
+                        "A :1:cf:sessions:5 v1 s1;P :1:cf:sessions:5 v2;A :1:cf:sessions:5 v3 s2;"
+                        "P :1:cf:sessions:5 v4");
+
+    /* Two purges with nothing between: one, the highest version, at the
+     * later position (a replayed older purge after a newer one). */
+    cf_plan_clear(plan);
+    cf_plan_purge(plan, "cf:sessions:", "5", 1, "sess:", 9);
+    cf_plan_fanout(plan, "cf:role:", "7", 1, "perms:", 10);
+    cf_plan_purge(plan, "cf:sessions:", "5", 1, "sess:", 3);
+    cf_plan_purge(plan, "cf:sessions:", "6", 1, "sess:", 1);
+    assert_int_equal(cf_plan_coalesce(plan), 3);
+    assert_string_equal(live(plan, buf, sizeof(buf)),
+                        "F :1:cf:role:7 t10;P :1:cf:sessions:5 v9;P :1:cf:sessions:6 v1");
+    assert_false(cf_plan_op(plan, 2)->dead);
     cf_plan_destroy(plan);
 }
 
-static void test_index_member_last_wins(void **state)
+static void test_index_member_highest_version_wins(void **state)
 {
     (void)state;
     struct cf_plan *plan = cf_plan_new(":1:");
     char buf[1024];
-    cf_plan_index_add(plan, "cf:role:", "7", 1, "u1", 2, 0);
-    cf_plan_index_add(plan, "cf:role:", "7", 1, "u2", 2, 0);
-    cf_plan_index_remove(plan, "cf:role:", "7", 1, "u1", 2);
+    /* In version order: the later one. */
+    cf_plan_index_add(plan, "cf:role:", "7", 1, "u1", 2, 1, 0);
+    cf_plan_index_add(plan, "cf:role:", "7", 1, "u2", 2, 1, 0);
+    cf_plan_index_remove(plan, "cf:role:", "7", 1, "u1", 2, 2);
     assert_int_equal(cf_plan_coalesce(plan), 2);
-    assert_string_equal(live(plan, buf, sizeof(buf)), "A :1:cf:role:7 u2;R :1:cf:role:7 u1");
+    assert_string_equal(live(plan, buf, sizeof(buf)), "A :1:cf:role:7 v1 u2;R :1:cf:role:7 v2 u1");
+
+    /* A replayed older add after the remove: the remove wins, at the
+     * later position (after the fan-out it followed). */
+    cf_plan_clear(plan);
+    cf_plan_index_remove(plan, "cf:sessions:", "5", 1, "s1", 2, 8);
+    cf_plan_xinval(plan, "perms:", "5", 1, 10);
+    cf_plan_index_add(plan, "cf:sessions:", "5", 1, "s1", 2, 7, 60000);
+    assert_int_equal(cf_plan_coalesce(plan), 2);
+    assert_string_equal(live(plan, buf, sizeof(buf)), "X :1:perms:5 t10;R :1:cf:sessions:5 v8 s1");
+    assert_int_equal(cf_plan_op(plan, 2)->code, CF_OP_INDEX_REM);
+    assert_int_equal(cf_plan_op(plan, 2)->ttl_ms, 0);
+
+    /* An older remove after the add: the add wins, its TTL with it. */
+    cf_plan_clear(plan);
+    cf_plan_index_add(plan, "cf:sessions:", "5", 1, "s1", 2, 9, 60000);
+    cf_plan_index_remove(plan, "cf:sessions:", "5", 1, "s1", 2, 4);
+    assert_int_equal(cf_plan_coalesce(plan), 1);
+    assert_string_equal(live(plan, buf, sizeof(buf)), "A :1:cf:sessions:5 v9 s1");
+    assert_int_equal(cf_plan_op(plan, 1)->ttl_ms, 60000);
+
+    /* A tie (a redelivery): the later one. */
+    cf_plan_clear(plan);
+    cf_plan_index_remove(plan, "cf:role:", "7", 1, "u1", 2, 3);
+    cf_plan_index_add(plan, "cf:role:", "7", 1, "u1", 2, 3, 0);
+    assert_int_equal(cf_plan_coalesce(plan), 1);
+    assert_string_equal(live(plan, buf, sizeof(buf)), "A :1:cf:role:7 v3 u1");
     cf_plan_destroy(plan);
 }
 
@@ -214,7 +267,7 @@ int main(void)
         cmocka_unit_test(test_versioned_highest_wins_at_last_position),
         cmocka_unit_test(test_invalidations_merge_keeping_latest_time),
         cmocka_unit_test(test_membership_change_seals_fanout_and_purge),
-        cmocka_unit_test(test_index_member_last_wins),
+        cmocka_unit_test(test_index_member_highest_version_wins),
         cmocka_unit_test(test_categories_and_one_menu_after_them),
         cmocka_unit_test(test_large_batch_coalesces),
     };
