@@ -9,6 +9,7 @@
  */
 #include "metrics.h"
 
+#include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -94,6 +95,45 @@ void cf_metrics_count_reason(struct cf_metrics *m, const char *reason)
     while (i < NREASONS - 1 && strcmp(cf_metrics_reason_codes[i], code) != 0)
         i++;
     cf_metric_add(&m->deadletter_reasons[i], 1);
+}
+
+static struct cf_slice_stat *slice_find(struct cf_metrics *m, const char *slice)
+{
+    size_t n = atomic_load_explicit(&m->nslices, memory_order_relaxed);
+    if (!slice)
+        return &m->slices[CF_METRICS_MAX_SLICES];
+    for (size_t i = 0; i < n; i++) {
+        if (m->slices[i].id == slice)
+            return &m->slices[i];
+    }
+    /* Another pointer to the same kind (a kind built at start-up). */
+    char label[sizeof(m->slices[0].label)];
+    size_t len = 0;
+    for (const char *p = slice; *p && len < sizeof(label) - 1; p++) {
+        unsigned char c = (unsigned char)*p;
+        label[len++] = (isalnum(c) || c == '_' || c == '.' || c == '-' || c == ':') ? (char)c
+                                                                                     : '_';
+    }
+    while (len > 0 && label[len - 1] == ':')
+        len--;
+    label[len] = '\0';
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(m->slices[i].label, label) == 0)
+            return &m->slices[i];
+    }
+    if (n == CF_METRICS_MAX_SLICES || len == 0)
+        return &m->slices[CF_METRICS_MAX_SLICES];
+    struct cf_slice_stat *st = &m->slices[n];
+    st->id = slice;
+    memcpy(st->label, label, len + 1);
+    atomic_store_explicit(&m->nslices, n + 1, memory_order_release);
+    return st;
+}
+
+void cf_metrics_count_slice(struct cf_metrics *m, const char *slice, enum cf_slice_kind kind,
+                            uint64_t n)
+{
+    cf_metric_add(&slice_find(m, slice)->ops[kind], n);
 }
 
 void cf_histogram_observe(struct cf_histogram *h, double value)
@@ -234,6 +274,23 @@ void cf_metrics_render(struct cf_metrics *m, FILE *out)
     histogram(m, out, "cachefleet_event_age_seconds",
               "Age of an event (from its Kafka timestamp) when Redis acknowledged it.",
               &m->event_age);
+
+    static const char *const slice_kinds[] = {"warm", "invalidate", "index"};
+    head(out, "cachefleet_slice_ops_total", "counter",
+         "Cache operations sent to Redis, by slice of the cache and what they did.");
+    size_t nslices = atomic_load_explicit(&m->nslices, memory_order_acquire);
+    for (size_t i = 0; i <= CF_METRICS_MAX_SLICES; i++) {
+        if (i >= nslices && i < CF_METRICS_MAX_SLICES)
+            continue;
+        for (int k = 0; k < CF_SLICE_KINDS; k++) {
+            uint64_t v = cf_metric_get(&m->slices[i].ops[k]);
+            if (v == 0 && i == CF_METRICS_MAX_SLICES)
+                continue;
+            fprintf(out, "cachefleet_slice_ops_total{consumer=\"%s\",slice=\"%s\",kind=\"%s\"} %llu\n",
+                    m->consumer, i < CF_METRICS_MAX_SLICES ? m->slices[i].label : "other",
+                    slice_kinds[k], (unsigned long long)v);
+        }
+    }
 
     head(out, "cachefleet_consumer_lag", "gauge",
          "Messages behind the partition's end, from librdkafka's statistics.");

@@ -38,6 +38,24 @@ struct cf_histogram {
 
 #define CF_METRICS_MAX_PARTITIONS 1024
 
+/* What an operation did to its slice of the cache. */
+enum cf_slice_kind {
+    CF_SLICE_WARM,       /* wrote a value (W, T, M) */
+    CF_SLICE_INVALIDATE, /* deleted or invalidated (D, X, G, F, P) */
+    CF_SLICE_INDEX,      /* kept an index of the fleet (A, R, C) */
+    CF_SLICE_KINDS
+};
+
+/* Operations sent per slice of the cache, named by the planners' kinds
+ * ("product:" is the slice "product").  The runtime's thread appends and
+ * counts; a scrape reads up to nslices (published with release). */
+#define CF_METRICS_MAX_SLICES 16
+struct cf_slice_stat {
+    const char *id;  /* the kind as the planner passed it (compared by pointer, then bytes) */
+    char label[48];  /* the kind without its trailing ':', label-safe */
+    _Atomic uint64_t ops[CF_SLICE_KINDS];
+};
+
 struct cf_partition_stat {
     char topic[128];
     int32_t partition;
@@ -81,6 +99,9 @@ struct cf_metrics {
     struct cf_histogram redis_rtt;      /* seconds */
     struct cf_histogram event_age;      /* seconds from the message timestamp to apply */
 
+    struct cf_slice_stat slices[CF_METRICS_MAX_SLICES + 1]; /* the last: "other" */
+    _Atomic size_t nslices;
+
     pthread_mutex_t partitions_lock;
     struct cf_partition_stat *partitions;
     size_t npartitions;
@@ -99,6 +120,10 @@ size_t cf_metrics_type_index(const struct cf_metrics *m, const char *type);
 void cf_metrics_count(struct cf_metrics *m, enum cf_outcome outcome, size_t type, uint64_t n);
 void cf_metrics_count_reason(struct cf_metrics *m, const char *reason);
 void cf_histogram_observe(struct cf_histogram *h, double value);
+/* Counts n operations of kind on the slice named by slice (a plan
+ * operation's slice; NULL counts as "other").  Runtime thread only. */
+void cf_metrics_count_slice(struct cf_metrics *m, const char *slice, enum cf_slice_kind kind,
+                            uint64_t n);
 
 /* Replaces the per-partition table (from librdkafka's statistics). */
 void cf_metrics_set_partitions(struct cf_metrics *m, const struct cf_partition_stat *parts,

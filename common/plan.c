@@ -162,6 +162,7 @@ void cf_plan_warm(struct cf_plan *plan, const char *kind, const char *id, size_t
     op->version = version;
     op->ts_us = ts_us;
     op->ttl_ms = ttl_ms;
+    op->slice = kind;
 }
 
 void cf_plan_warm_guarded(struct cf_plan *plan, const char *kind, const char *id, size_t id_len,
@@ -211,6 +212,7 @@ void cf_plan_invalidate(struct cf_plan *plan, const char *kind, const char *id, 
     op->key = put_key(plan, kind, NULL, id, id_len);
     op->version = version;
     op->ts_us = ts_us;
+    op->slice = kind;
 }
 
 void cf_plan_xinval(struct cf_plan *plan, const char *kind, const char *id, size_t id_len,
@@ -219,6 +221,7 @@ void cf_plan_xinval(struct cf_plan *plan, const char *kind, const char *id, size
     struct cf_op *op = op_new(plan, CF_OP_XINVAL);
     op->key = put_key(plan, kind, NULL, id, id_len);
     op->ts_us = ts_us;
+    op->slice = kind;
 }
 
 void cf_plan_tag(struct cf_plan *plan, const char *kind, const char *id, size_t id_len,
@@ -227,6 +230,7 @@ void cf_plan_tag(struct cf_plan *plan, const char *kind, const char *id, size_t 
     struct cf_op *op = op_new(plan, CF_OP_TAG);
     op->key = put_key(plan, "tag:", kind, id, id_len);
     op->ts_us = ts_us;
+    op->slice = kind;
 }
 
 void cf_plan_index_add(struct cf_plan *plan, const char *kind, const char *id, size_t id_len,
@@ -238,6 +242,7 @@ void cf_plan_index_add(struct cf_plan *plan, const char *kind, const char *id, s
     op->a = put(plan, member, member_len);
     op->version = version;
     op->ttl_ms = ttl_ms;
+    op->slice = kind;
 }
 
 void cf_plan_index_remove(struct cf_plan *plan, const char *kind, const char *id, size_t id_len,
@@ -248,6 +253,7 @@ void cf_plan_index_remove(struct cf_plan *plan, const char *kind, const char *id
     op->key = put_key(plan, kind, NULL, id, id_len);
     op->a = put(plan, member, member_len);
     op->version = version;
+    op->slice = kind;
 }
 
 void cf_plan_fanout(struct cf_plan *plan, const char *kind, const char *id, size_t id_len,
@@ -257,6 +263,7 @@ void cf_plan_fanout(struct cf_plan *plan, const char *kind, const char *id, size
     op->key = put_key(plan, kind, NULL, id, id_len);
     op->a = put_key(plan, member_kind, NULL, NULL, 0);
     op->ts_us = ts_us;
+    op->slice = member_kind;
 }
 
 void cf_plan_purge(struct cf_plan *plan, const char *kind, const char *id, size_t id_len,
@@ -266,6 +273,7 @@ void cf_plan_purge(struct cf_plan *plan, const char *kind, const char *id, size_
     op->key = put_key(plan, kind, NULL, id, id_len);
     op->a = put_key(plan, member_kind, NULL, NULL, 0);
     op->version = version;
+    op->slice = member_kind;
 }
 
 void cf_plan_category(struct cf_plan *plan, const char *hash_kind, const char *id, size_t id_len,
@@ -277,6 +285,7 @@ void cf_plan_category(struct cf_plan *plan, const char *hash_kind, const char *i
     op->b = put(plan, payload, payload_len);
     op->version = version;
     op->ts_us = ts_us;
+    op->slice = hash_kind;
 }
 
 void cf_plan_menu(struct cf_plan *plan, const char *kind, const char *name,
@@ -286,6 +295,7 @@ void cf_plan_menu(struct cf_plan *plan, const char *kind, const char *name,
     op->key = put_key(plan, kind, NULL, name, strlen(name));
     op->a = put_key(plan, hash_kind, NULL, NULL, 0);
     op->ttl_ms = ttl_ms;
+    op->slice = kind;
 }
 
 /* ------------------------------------------------------------------------

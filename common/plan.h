@@ -65,6 +65,9 @@ struct cf_op {
     uint64_t version;     /* W, T, D, C; A, R, P: of the entity the event is about */
     int64_t ts_us;        /* W, D, X, G, F, C: when the change happened upstream */
     int64_t ttl_ms;       /* W, A (0: no expiry), M */
+    const char *slice;    /* the kind the operation touches ("product:"; F, P: the members'
+                           * kind; G: the tagged kind), for the per-slice counters;
+                           * borrowed from the planner: a literal or a setting */
 };
 
 struct cf_plan;

@@ -286,6 +286,34 @@ static void plan_batch(struct runtime *rt)
     rt->planned = true;
 }
 
+/* Counts the operations Redis acknowledged by the slice they touched. */
+static void count_slices(struct runtime *rt)
+{
+    size_t n = cf_plan_count(rt->plan);
+    for (size_t i = 0; i < n; i++) {
+        const struct cf_op *op = cf_plan_op(rt->plan, i);
+        if (op->dead)
+            continue;
+        enum cf_slice_kind kind;
+        switch (op->code) {
+        case CF_OP_WARM:
+        case CF_OP_WARM_GUARDED:
+        case CF_OP_MENU:
+            kind = CF_SLICE_WARM;
+            break;
+        case CF_OP_INDEX_ADD:
+        case CF_OP_INDEX_REM:
+        case CF_OP_CATEGORY:
+            kind = CF_SLICE_INDEX;
+            break;
+        default:
+            kind = CF_SLICE_INVALIDATE;
+            break;
+        }
+        cf_metrics_count_slice(rt->m, op->slice, kind, 1);
+    }
+}
+
 /* One attempt to apply the planned batch. */
 static int apply_once(struct runtime *rt)
 {
@@ -296,6 +324,7 @@ static int apply_once(struct runtime *rt)
     }
     atomic_store(&rt->m->redis_up, 1);
     cf_metric_add(&rt->m->ops_sent, rt->result.ops);
+    count_slices(rt);
     cf_metric_add(&rt->m->ops_refused, rt->result.refused);
     if (rt->result.denied) {
         cf_metric_add(&rt->m->keys_denied, rt->result.denied);

@@ -373,6 +373,12 @@ static void test_metrics_and_health(void **state)
     assert_non_null(strstr(body, "cachefleet_redis_up{consumer=\"products\"} 1"));
     assert_non_null(strstr(body, "cachefleet_event_age_seconds_bucket{"));
     assert_true(cf_metric_value(body, "cachefleet_redis_round_trips_total{") >= 1);
+    /* The earlier tests warmed products, invalidated listings by tag and
+     * rebuilt the menu: each slice is counted under its own name. */
+    assert_true(cf_metric_value(body, "cachefleet_slice_ops_total{consumer=\"products\",slice=\"product\",kind=\"warm\"}") >= 1);
+    assert_true(cf_metric_value(body, "cachefleet_slice_ops_total{consumer=\"products\",slice=\"product\",kind=\"invalidate\"}") >= 1);
+    assert_true(cf_metric_value(body, "cachefleet_slice_ops_total{consumer=\"products\",slice=\"category\",kind=\"invalidate\"}") >= 1);
+    assert_true(cf_metric_value(body, "cachefleet_slice_ops_total{consumer=\"products\",slice=\"menu\",kind=\"warm\"}") >= 1);
     assert_int_equal(cf_http_get(port, "/nope", body, sizeof(body), 2000), 404);
 }
 
