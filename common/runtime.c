@@ -119,6 +119,7 @@ struct runtime {
     const char *down_dependency;
     unsigned rand_state;   /* backoff jitter */
     bool stored_since_commit;
+    bool rewarm;              /* --rewarm: a replay without a group (source.h) */
     int64_t last_commit_ms;
     int64_t stop_deadline_ms; /* when SIGTERM gives up on a batch; 0: not stopping */
 
@@ -271,7 +272,10 @@ static void plan_batch(struct runtime *rt)
         }
         cf_metrics_count(rt->m, CF_OUTCOME_CONSUMED, info->type, 1);
         if (info->bad) {
-            cf_deadletter_add(rt->dl, msg, ev.reason);
+            /* A re-warm meets the bad events the group's consumers have
+             * dead-lettered already: counted and logged, not sent again. */
+            if (!rt->rewarm)
+                cf_deadletter_add(rt->dl, msg, ev.reason);
             cf_metrics_count_reason(rt->m, ev.reason);
             char code[64];
             cf_log_emit(rt->lg, CF_LOG_WARN, "event rejected",
@@ -440,6 +444,8 @@ static int ensure_epochs(struct runtime *rt)
 {
     if (cf_apply_connect(rt->ap) < 0)
         return -1;
+    if (rt->rewarm)
+        return 0; /* the epochs belong to the group's consumers */
     int64_t now = cf_mono_ms();
     if (now - rt->ep_checked_ms > EPOCH_RECHECK_MS) {
         for (size_t i = 0; i < rt->ep_n; i++)
@@ -667,6 +673,12 @@ static void maybe_progress(struct runtime *rt)
                     CF_LU("applied_total", cf_metric_get(&rt->m->ops_sent)),
                     CF_LU("refused_total", cf_metric_get(&rt->m->ops_refused)),
                     CF_LEND);
+    if (rt->rewarm) {
+        int64_t read = 0, total = 0;
+        cf_source_replay_done(rt->src, &read, &total);
+        cf_log_emit(rt->lg, CF_LOG_INFO, "re-warm progress", CF_LI("read", read),
+                    CF_LI("of", total), CF_LEND);
+    }
     rt->progress_at_ms = now;
     rt->progress_events = 0;
 }
@@ -684,6 +696,9 @@ static void usage(const struct cf_consumer_def *def, FILE *out)
             "      --check-config     load settings and schemas, print them, exit\n"
             "      --print-config     print the effective settings and exit\n"
             "      --config-reference print the settings reference (Markdown) and exit\n"
+            "      --rewarm           re-warm: read every partition from its first offset up\n"
+            "                         to its end offset at start, apply, exit 0 when done;\n"
+            "                         no consumer group, nothing committed\n"
             "  -h, --help             this text\n"
             "  -V, --version          the version\n\n"
             "Every setting can also be given as an environment variable, e.g.\n"
@@ -693,7 +708,7 @@ static void usage(const struct cf_consumer_def *def, FILE *out)
 
 struct options {
     const char *config;
-    bool check, print, reference;
+    bool check, print, reference, rewarm;
 };
 
 /* Returns -1 to exit with status 2, 1 to exit 0 (help, version), 0 to run. */
@@ -705,6 +720,7 @@ static int parse_flags(const struct cf_consumer_def *def, int argc, char **argv,
         {"check-config", no_argument, NULL, 'C'},
         {"print-config", no_argument, NULL, 'P'},
         {"config-reference", no_argument, NULL, 'R'},
+        {"rewarm", no_argument, NULL, 'W'},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
@@ -728,6 +744,9 @@ static int parse_flags(const struct cf_consumer_def *def, int argc, char **argv,
             break;
         case 'R':
             o->reference = true;
+            break;
+        case 'W':
+            o->rewarm = true;
             break;
         case 'h':
             usage(def, stdout);
@@ -802,6 +821,7 @@ int cf_runtime_main(const struct cf_consumer_def *def, int argc, char **argv,
     memset(rt, 0, sizeof(*rt));
     rt->def = def;
     rt->stop = stop;
+    rt->rewarm = opt.rewarm;
     rt->cs = calloc(1, def->settings_size ? def->settings_size : 1);
     if (!rt->cs)
         abort();
@@ -926,7 +946,8 @@ int cf_runtime_main(const struct cf_consumer_def *def, int argc, char **argv,
                     CF_LS("error", cf_apply_error(rt->ap)), CF_LEND);
     }
     struct cf_source_hooks hooks = {rt, before_revoke};
-    rt->src = cf_source_new(&rt->s, rt->lg, rt->m, &hooks, err, sizeof(err));
+    rt->src = rt->rewarm ? cf_source_new_replay(&rt->s, rt->lg, rt->m, err, sizeof(err))
+                         : cf_source_new(&rt->s, rt->lg, rt->m, &hooks, err, sizeof(err));
     if (!rt->src) {
         cf_log_emit(rt->lg, CF_LOG_ERROR, "cannot start", CF_LS("error", err), CF_LEND);
         goto out;
@@ -937,13 +958,36 @@ int cf_runtime_main(const struct cf_consumer_def *def, int argc, char **argv,
                 CF_LS("topic", rt->s.kafka_topic), CF_LS("group", rt->s.kafka_group_id),
                 CF_LS("dlq_topic", rt->s.kafka_dlq_topic), CF_LS("brokers", rt->s.kafka_brokers),
                 CF_LS("prefix", rt->s.cache_prefix), CF_LI("batch_max", rt->s.kafka_batch_max),
-                CF_LI("http_port", rt->s.http_port), CF_LEND);
+                CF_LI("http_port", rt->s.http_port), CF_LB("rewarm", rt->rewarm), CF_LEND);
+    if (rt->rewarm) {
+        int64_t total = 0;
+        cf_source_replay_done(rt->src, NULL, &total);
+        cf_log_emit(rt->lg, CF_LOG_INFO, "re-warm: reading every partition up to its end offset",
+                    CF_LI("events", total), CF_LEND);
+    }
 
     status = 0;
+    int64_t started_ms = cf_mono_ms();
     while (!stopping(rt)) {
         collect(rt);
-        if (process_batch(rt) < 0)
+        if (process_batch(rt) < 0) {
+            if (rt->rewarm)
+                status = 1; /* stopped before the end */
             break;
+        }
+        if (rt->rewarm && rt->n == 0 && rt->nstash == 0 && cf_source_replay_done(rt->src, NULL, NULL)) {
+            int64_t read = 0;
+            cf_source_replay_done(rt->src, &read, NULL);
+            double secs = (double)(cf_mono_ms() - started_ms) / 1000.0;
+            cf_log_emit(rt->lg, CF_LOG_INFO, "re-warm complete", CF_LI("events", read),
+                        CF_LU("applied", outcome_total(rt->m, CF_OUTCOME_APPLIED)),
+                        CF_LU("rejected", outcome_total(rt->m, CF_OUTCOME_DEADLETTERED)),
+                        CF_LU("ops_sent", cf_metric_get(&rt->m->ops_sent)),
+                        CF_LU("ops_refused", cf_metric_get(&rt->m->ops_refused)),
+                        CF_LF("seconds", secs),
+                        CF_LF("events_per_s", secs > 0 ? (double)read / secs : 0.0), CF_LEND);
+            break;
+        }
         maybe_commit(rt, false);
         maybe_progress(rt);
         if (cf_source_fatal(rt->src)) {
@@ -953,6 +997,8 @@ int cf_runtime_main(const struct cf_consumer_def *def, int argc, char **argv,
     }
     if (status == 0 && rt->n > 0)
         process_batch(rt); /* stop arrived while collecting */
+    if (rt->rewarm && status == 0 && !cf_source_replay_done(rt->src, NULL, NULL))
+        status = 1; /* stopped (a signal) before the end: not a complete re-warm */
     maybe_commit(rt, true);
     cf_log_emit(rt->lg, CF_LOG_INFO, "stopping", CF_LU("events_not_applied", rt->n + rt->nstash),
                 CF_LEND);

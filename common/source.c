@@ -25,7 +25,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <syslog.h>
+#include <unistd.h>
 
+#include "clock.h"
 #include "log.h"
 
 struct cf_source {
@@ -38,6 +40,13 @@ struct cf_source {
     int fatal;
     int closed;     /* the group was left */
     int last_error; /* the last error event logged, so repeats are not */
+
+    /* Replay (cf_source_new_replay): per partition id, the end offset to
+     * read up to and the next offset expected; NULL for a group consumer. */
+    int64_t *replay_end;
+    int64_t *replay_next;
+    int32_t replay_partitions;
+    int64_t replay_read, replay_total;
 };
 
 /* ------------------------------------------------------------------------
@@ -271,9 +280,12 @@ static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
  * Life cycle
  * ------------------------------------------------------------------------ */
 
-struct cf_source *cf_source_new(const struct cf_settings *s, struct cf_log *lg,
-                                struct cf_metrics *m, const struct cf_source_hooks *hooks,
-                                char *errstr, size_t errstr_size)
+static int replay_assign(struct cf_source *src, const struct cf_settings *s, char *errstr,
+                         size_t errstr_size);
+
+static struct cf_source *source_new(const struct cf_settings *s, struct cf_log *lg,
+                                    struct cf_metrics *m, const struct cf_source_hooks *hooks,
+                                    int replay, char *errstr, size_t errstr_size)
 {
     struct cf_source *src = calloc(1, sizeof(*src));
     if (!src)
@@ -291,6 +303,10 @@ struct cf_source *cf_source_new(const struct cf_settings *s, struct cf_log *lg,
     if (!conf)
         goto fail;
     char session[24], poll_interval[24], queued[24], stats[24], wait[24], fetch_max[24];
+    /* A replay never commits; its own group id keeps it away from the
+     * group's coordinator state even if a commit were attempted. */
+    char replay_group[300];
+    snprintf(replay_group, sizeof(replay_group), "%s.rewarm", s->kafka_group_id);
     snprintf(session, sizeof(session), "%lld", s->kafka_session_timeout_ms);
     snprintf(poll_interval, sizeof(poll_interval), "%lld", s->kafka_max_poll_interval_ms);
     snprintf(queued, sizeof(queued), "%lld", s->kafka_queued_max_kbytes);
@@ -300,7 +316,7 @@ struct cf_source *cf_source_new(const struct cf_settings *s, struct cf_log *lg,
     struct {
         const char *name, *value, *setting;
     } props[] = {
-        {"group.id", s->kafka_group_id, "kafka.group_id"},
+        {"group.id", replay ? replay_group : s->kafka_group_id, "kafka.group_id"},
         {"enable.auto.commit", "false", NULL},
         {"enable.auto.offset.store", "false", NULL},
         {"enable.partition.eof", "false", NULL},
@@ -339,6 +355,11 @@ struct cf_source *cf_source_new(const struct cf_settings *s, struct cf_log *lg,
     conf = NULL; /* now owned by the handle */
     rd_kafka_poll_set_consumer(src->rk);
 
+    if (replay) {
+        if (replay_assign(src, s, errstr, errstr_size) < 0)
+            goto fail;
+        return src;
+    }
     topics = rd_kafka_topic_partition_list_new(1);
     rd_kafka_topic_partition_list_add(topics, s->kafka_topic, RD_KAFKA_PARTITION_UA);
     rd_kafka_resp_err_t err = rd_kafka_subscribe(src->rk, topics);
@@ -356,6 +377,111 @@ fail_conf:
 fail:
     cf_source_destroy(src);
     return NULL;
+}
+
+struct cf_source *cf_source_new(const struct cf_settings *s, struct cf_log *lg,
+                                struct cf_metrics *m, const struct cf_source_hooks *hooks,
+                                char *errstr, size_t errstr_size)
+{
+    return source_new(s, lg, m, hooks, 0, errstr, errstr_size);
+}
+
+struct cf_source *cf_source_new_replay(const struct cf_settings *s, struct cf_log *lg,
+                                       struct cf_metrics *m, char *errstr, size_t errstr_size)
+{
+    struct cf_source_hooks none = {NULL, NULL};
+    return source_new(s, lg, m, &none, 1, errstr, errstr_size);
+}
+
+/* Looks up the topic's partitions and their watermarks, and assigns every
+ * partition that holds messages from its low watermark. */
+static int replay_assign(struct cf_source *src, const struct cf_settings *s, char *errstr,
+                         size_t errstr_size)
+{
+    int timeout = (int)s->kafka_session_timeout_ms;
+    rd_kafka_topic_t *rkt = rd_kafka_topic_new(src->rk, s->kafka_topic, NULL);
+    const struct rd_kafka_metadata *md = NULL;
+    rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR_NO_ERROR;
+    int64_t deadline = cf_mono_ms() + timeout;
+    /* A topic the broker is still creating answers with no partitions. */
+    for (;;) {
+        err = rd_kafka_metadata(src->rk, 0, rkt, &md, timeout);
+        if (!err && md->topic_cnt == 1 && !md->topics[0].err && md->topics[0].partition_cnt > 0)
+            break;
+        if (!err) {
+            err = md->topic_cnt == 1 && md->topics[0].err ? md->topics[0].err
+                                                          : RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC;
+            rd_kafka_metadata_destroy(md);
+            md = NULL;
+        }
+        if (cf_mono_ms() >= deadline) {
+            snprintf(errstr, errstr_size, "setting kafka.topic: no partitions of %s: %s",
+                     s->kafka_topic, rd_kafka_err2str(err));
+            rd_kafka_topic_destroy(rkt);
+            return -1;
+        }
+        usleep(200 * 1000);
+    }
+    rd_kafka_topic_destroy(rkt);
+    int32_t n = 0;
+    for (int i = 0; i < md->topics[0].partition_cnt; i++) {
+        if (md->topics[0].partitions[i].id + 1 > n)
+            n = md->topics[0].partitions[i].id + 1;
+    }
+    src->replay_partitions = n;
+    src->replay_end = calloc((size_t)n, sizeof(*src->replay_end));
+    src->replay_next = calloc((size_t)n, sizeof(*src->replay_next));
+    if (!src->replay_end || !src->replay_next)
+        abort();
+    rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_new(n);
+    int rc = 0;
+    for (int i = 0; i < md->topics[0].partition_cnt && rc == 0; i++) {
+        int32_t p = md->topics[0].partitions[i].id;
+        int64_t low = 0, high = 0;
+        err = rd_kafka_query_watermark_offsets(src->rk, s->kafka_topic, p, &low, &high, timeout);
+        if (err) {
+            snprintf(errstr, errstr_size, "kafka: end offsets of %s [%d]: %s", s->kafka_topic,
+                     (int)p, rd_kafka_err2str(err));
+            rc = -1;
+            break;
+        }
+        src->replay_end[p] = high;
+        src->replay_next[p] = high > low ? low : high;
+        if (high > low) {
+            src->replay_total += high - low;
+            rd_kafka_topic_partition_list_add(parts, s->kafka_topic, p)->offset = low;
+        }
+    }
+    rd_kafka_metadata_destroy(md);
+    if (rc == 0 && parts->cnt > 0) {
+        err = rd_kafka_assign(src->rk, parts);
+        if (err) {
+            snprintf(errstr, errstr_size, "kafka: cannot assign %s: %s", s->kafka_topic,
+                     rd_kafka_err2str(err));
+            rc = -1;
+        } else {
+            rd_kafka_topic_partition_list_destroy(src->assigned);
+            src->assigned = rd_kafka_topic_partition_list_copy(parts);
+            atomic_store(&src->owner.m->assigned_partitions, parts->cnt);
+        }
+    }
+    rd_kafka_topic_partition_list_destroy(parts);
+    return rc;
+}
+
+int cf_source_replay_done(const struct cf_source *src, int64_t *read, int64_t *total)
+{
+    if (read)
+        *read = src->replay_read;
+    if (total)
+        *total = src->replay_total;
+    if (!src->replay_end)
+        return 0;
+    for (int32_t p = 0; p < src->replay_partitions; p++) {
+        if (src->replay_next[p] < src->replay_end[p])
+            return 0;
+    }
+    return 1;
 }
 
 void cf_source_close(struct cf_source *src)
@@ -378,6 +504,8 @@ void cf_source_destroy(struct cf_source *src)
     }
     rd_kafka_topic_partition_list_destroy(src->assigned);
     rd_kafka_topic_partition_list_destroy(src->paused);
+    free(src->replay_end);
+    free(src->replay_next);
     free(src->topic);
     free(src);
 }
@@ -396,6 +524,16 @@ int cf_source_fatal(const struct cf_source *src)
  * Messages and offsets
  * ------------------------------------------------------------------------ */
 
+/* A replayed partition reached its end: no more fetching (not in the
+ * paused list, which cf_source_resume() resumes). */
+static void replay_stop(struct cf_source *src, const char *topic, int32_t partition)
+{
+    rd_kafka_topic_partition_list_t *one = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(one, topic, partition);
+    rd_kafka_pause_partitions(src->rk, one);
+    rd_kafka_topic_partition_list_destroy(one);
+}
+
 rd_kafka_message_t *cf_source_poll(struct cf_source *src, int timeout_ms)
 {
     rd_kafka_message_t *msg = rd_kafka_consumer_poll(src->rk, timeout_ms);
@@ -407,6 +545,22 @@ rd_kafka_message_t *cf_source_poll(struct cf_source *src, int timeout_ms)
             src->last_error = RD_KAFKA_RESP_ERR_NO_ERROR;
         }
         atomic_store(&src->owner.m->broker_up, 1);
+        if (src->replay_end) {
+            int32_t p = msg->partition;
+            if (p < 0 || p >= src->replay_partitions || msg->offset >= src->replay_end[p]) {
+                /* Past the end the replay covers: the group's consumers
+                 * apply it.  Stop fetching that partition. */
+                if (p >= 0 && p < src->replay_partitions)
+                    src->replay_next[p] = src->replay_end[p];
+                replay_stop(src, rd_kafka_topic_name(msg->rkt), p);
+                rd_kafka_message_destroy(msg);
+                return NULL;
+            }
+            src->replay_next[p] = msg->offset + 1;
+            src->replay_read++;
+            if (src->replay_next[p] >= src->replay_end[p])
+                replay_stop(src, rd_kafka_topic_name(msg->rkt), p);
+        }
         return msg;
     }
     if (msg->err == RD_KAFKA_RESP_ERR__FATAL) {
@@ -432,6 +586,8 @@ int cf_source_assigned(const struct cf_source *src, const char *topic, int32_t p
 
 void cf_source_store(struct cf_source *src, rd_kafka_message_t *const *msgs, size_t n)
 {
+    if (src->replay_end)
+        return; /* a replay commits nothing */
     rd_kafka_topic_partition_list_t *offsets = rd_kafka_topic_partition_list_new(16);
     for (size_t i = 0; i < n; i++) {
         const rd_kafka_message_t *msg = msgs[i];
@@ -456,6 +612,8 @@ void cf_source_store(struct cf_source *src, rd_kafka_message_t *const *msgs, siz
 
 int cf_source_commit(struct cf_source *src, int async)
 {
+    if (src->replay_end)
+        return 0;
     rd_kafka_resp_err_t err = rd_kafka_commit(src->rk, NULL, async);
     if (err && err != RD_KAFKA_RESP_ERR__NO_OFFSET) {
         if (!async) {

@@ -57,6 +57,21 @@ struct cf_source *cf_source_new(const struct cf_settings *s, struct cf_log *lg,
                                 struct cf_metrics *m, const struct cf_source_hooks *hooks,
                                 char *errstr, size_t errstr_size);
 
+/* Re-warm: the same consumer without a group.  Every partition of
+ * s->kafka_topic is assigned from its first offset still in the log and
+ * read up to the end offset it had when this returns (later messages are
+ * left to the group's consumers); nothing is ever committed, so the
+ * group's offsets and members are untouched.  Waits up to
+ * s->kafka_session_timeout_ms for the metadata and the watermarks.
+ * Returns NULL with errstr naming what failed. */
+struct cf_source *cf_source_new_replay(const struct cf_settings *s, struct cf_log *lg,
+                                       struct cf_metrics *m, char *errstr, size_t errstr_size);
+
+/* Replay: 1 when every partition was read up to its end offset.  Sets
+ * *read to the messages returned so far and *total to the messages the
+ * replay covers (NULL: not wanted).  0 for a group consumer. */
+int cf_source_replay_done(const struct cf_source *src, int64_t *read, int64_t *total);
+
 /* Leaves the group (the revocation hook runs a last time).  Safe on NULL
  * and twice. */
 void cf_source_close(struct cf_source *src);

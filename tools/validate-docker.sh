@@ -216,7 +216,7 @@ for w, a in rt:
     if w == "COPY" and "--from=build" in a:
         parts = [p for p in a.split() if not p.startswith("--")]
         copies.append((parts[:-1], parts[-1]))
-progs = ["cachefleet-" + n for n in CONSUMERS] + ["cachefleet-sim"]
+progs = ["cachefleet-" + n for n in CONSUMERS] + ["cachefleet-sim", "cachefleet-audit"]
 bin_copies = {os.path.basename(s): d for srcs, d in copies for s in srcs if "/bin/" in s}
 for p in progs:
     check(bin_copies.get(p, "").rstrip("/") == "/usr/local/bin",
@@ -897,7 +897,7 @@ else
     . /etc/os-release 2>/dev/null
     [ "${VERSION_CODENAME:-}" = bookworm ] || note "this machine is ${PRETTY_NAME:-unknown}, the image is Debian 12 (bookworm): package names may differ"
     : >"$WORK/libs.tsv"
-    for p in cachefleet-products cachefleet-carts cachefleet-orders cachefleet-access cachefleet-stock cachefleet-sim; do
+    for p in cachefleet-products cachefleet-carts cachefleet-orders cachefleet-access cachefleet-stock cachefleet-sim cachefleet-audit; do
         bin=$PREFIX/bin/$p
         if ! out=$(ldd "$bin" 2>&1); then fail "ldd $p: $out"; continue; fi
         nf=$(grep -c 'not found' <<<"$out")

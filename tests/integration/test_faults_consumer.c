@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "clock.h"
+#include "httpget.h"
 #include "scenario.h"
 
 /* A consumer killed with SIGKILL in the middle of the stream (mid-batch:
@@ -56,7 +57,19 @@ static void test_two_instances(void **state)
     cf_scenario_sim_start(&sc, 8000, 1000, 32);
     sleep(2);
     struct cf_consumer_proc second;
-    cf_consumer_start(&second, &sc.fleet, "products", NULL);
+    cf_consumer_spawn(&second, &sc.fleet, "products", NULL);
+    /* Joining a busy group takes a rebalance round of the loopback broker:
+     * a few seconds, much longer under the sanitizers on two shared cores. */
+    char body[256] = "";
+    for (int64_t deadline = cf_mono_ms() + 90000;
+         cf_http_get(second.http_port, "/readyz", body, sizeof(body), 1000) != 200;
+         usleep(100000)) {
+        if (cf_mono_ms() > deadline || !cf_proc_alive(&second.proc)) {
+            cf_print_log_tail("products (second)", second.log, 4000);
+            cf_proc_stop(&second.proc, 5000);
+            fail_msg("the second products instance did not get partitions: %s", body);
+        }
+    }
     /* Both products instances hold partitions now (readiness of the second
      * means it holds some; the first gives them up cooperatively). */
     double a = 0, b = 0;

@@ -27,7 +27,7 @@
  *    event counted).  Then Redis is corrupted on purpose (a product
  *    deleted, a cart overwritten, a member added to a role set, an unknown
  *    product written) and the oracle must count exactly those, with those
- *    keys in its samples; the program cachefleet-oracle must say the same
+ *    keys in its samples; the program cachefleet-audit must say the same
  *    through its exit status and --json.
  */
 #include <inttypes.h>
@@ -1134,14 +1134,14 @@ static bool has_sample(const struct cf_oracle_sample *s, size_t n, const char *k
     return false;
 }
 
-/* Runs cachefleet-oracle --json; returns its exit status and its JSON. */
+/* Runs cachefleet-audit --json; returns its exit status and its JSON. */
 static int oracle_program(struct e2e_fixture *fx, const char *since, json_t **out)
 {
     char prog[PATH_MAX], log[PATH_MAX + 32], port[16], schemas[PATH_MAX];
     snprintf(log, sizeof(log), "%s/oracle-%d.log", fx->fleet.dir, cf_free_port());
     snprintf(port, sizeof(port), "%d", fx->fleet.redis.port);
     snprintf(schemas, sizeof(schemas), "%s", cf_test_schemas_dir());
-    char *argv[16] = {cf_test_program("cachefleet-oracle", prog, sizeof(prog)),
+    char *argv[16] = {cf_test_program("cachefleet-audit", prog, sizeof(prog)),
                       "--brokers-file",
                       fx->fleet.broker.bootstrap_file,
                       "--redis-host",
@@ -1162,8 +1162,8 @@ static int oracle_program(struct e2e_fixture *fx, const char *since, json_t **ou
     int status = run_program(argv, log, 60000);
     *out = last_json_line(log);
     if (!*out) {
-        cf_print_log_tail("cachefleet-oracle", log, 4000);
-        fail_msg("cachefleet-oracle printed no JSON (status %d)", status);
+        cf_print_log_tail("cachefleet-audit", log, 4000);
+        fail_msg("cachefleet-audit printed no JSON (status %d)", status);
     }
     return status;
 }

@@ -38,6 +38,12 @@ void cf_fleet_stop(struct cf_fleet *f)
 void cf_consumer_spawn(struct cf_consumer_proc *c, struct cf_fleet *f, const char *name,
                        char *const extra_env[])
 {
+    cf_consumer_spawn_flag(c, f, name, extra_env, NULL);
+}
+
+void cf_consumer_spawn_flag(struct cf_consumer_proc *c, struct cf_fleet *f, const char *name,
+                            char *const extra_env[], const char *flag)
+{
     char path[PATH_MAX], brokers[PATH_MAX + 64], redis[64], http[64], schemas[PATH_MAX + 64];
     char *env[64];
     size_t n = 0;
@@ -62,7 +68,10 @@ void cf_consumer_spawn(struct cf_consumer_proc *c, struct cf_fleet *f, const cha
     env[n] = NULL;
     char prog[64];
     snprintf(prog, sizeof(prog), "cachefleet-%s", name);
-    char *const argv[] = {cf_test_program(prog, path, sizeof(path)), NULL};
+    char flagbuf[64] = "";
+    if (flag)
+        snprintf(flagbuf, sizeof(flagbuf), "%s", flag);
+    char *const argv[] = {cf_test_program(prog, path, sizeof(path)), flag ? flagbuf : NULL, NULL};
     if (cf_proc_spawn(&c->proc, argv, env, c->log) < 0)
         fail_msg("cannot start %s", path);
 }

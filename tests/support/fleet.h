@@ -50,6 +50,9 @@ void cf_consumer_start(struct cf_consumer_proc *c, struct cf_fleet *f, const cha
 void cf_consumer_spawn(struct cf_consumer_proc *c, struct cf_fleet *f, const char *name,
                        char *const extra_env[]);
 void cf_consumer_wait_ready(struct cf_consumer_proc *c);
+/* cf_consumer_spawn() with one command-line flag (NULL: none). */
+void cf_consumer_spawn_flag(struct cf_consumer_proc *c, struct cf_fleet *f, const char *name,
+                            char *const extra_env[], const char *flag);
 
 /* SIGTERM, then expects exit 0 within 15 s (prints the log otherwise). */
 void cf_consumer_stop(struct cf_consumer_proc *c);

@@ -88,7 +88,7 @@ void cf_scenario_sim_wait(struct cf_scenario *sc, int timeout_ms)
 }
 
 /* Events of topic the group has not committed yet (-1: unknown). */
-static long group_behind(const char *bootstrap, const char *group, const char *topic)
+long cf_scenario_group_behind(const char *bootstrap, const char *group, const char *topic)
 {
     char err[512];
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
@@ -135,7 +135,7 @@ void cf_scenario_wait_caught_up(struct cf_scenario *sc, int timeout_ms)
             char group[64], topic[64];
             snprintf(group, sizeof(group), "cachefleet-%s", cf_consumer_names[i]);
             snprintf(topic, sizeof(topic), "shop.%s", cf_consumer_names[i]);
-            long b = group_behind(sc->fleet.broker.bootstrap, group, topic);
+            long b = cf_scenario_group_behind(sc->fleet.broker.bootstrap, group, topic);
             behind = b < 0 ? -1 : behind + b;
         }
         if (behind == 0)

@@ -1,4 +1,4 @@
-/* main.c - cachefleet-oracle: checks a Redis against the events in Kafka.
+/* main.c - cachefleet-audit: checks a Redis against the events in Kafka.
  *
  * What it owns: flags, the connections' set-up (the brokers' address,
  * Redis with its optional AUTH), the output (the report's lines, or one
@@ -29,7 +29,7 @@
 #include "clock.h"
 #include "oracle.h"
 
-#define PROGRAM    "cachefleet-oracle"
+#define PROGRAM    "cachefleet-audit"
 #define MAX_TOPICS 16
 
 struct options {

@@ -96,7 +96,7 @@ static void *xrealloc(void *p, size_t size)
 {
     void *q = realloc(p, size ? size : 1);
     if (!q) {
-        fprintf(stderr, "cachefleet-oracle: out of memory (%zu bytes)\n", size);
+        fprintf(stderr, "cachefleet-audit: out of memory (%zu bytes)\n", size);
         abort();
     }
     return q;
@@ -275,7 +275,7 @@ static struct entry *touch(struct cf_model *m, const char *key, size_t len)
             m->entries = xrealloc(m->entries, m->cap * sizeof(*m->entries));
         }
         if (m->n >= UINT32_MAX - 1) {
-            fprintf(stderr, "cachefleet-oracle: more than 4G keys\n");
+            fprintf(stderr, "cachefleet-audit: more than 4G keys\n");
             abort();
         }
         e = xrealloc(NULL, sizeof(*e));
