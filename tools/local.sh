@@ -6,8 +6,11 @@
 #   the project's Kafka-protocol broker (cachefleet-broker),
 #   every consumer program (one per topic) with its metrics endpoint,
 #   the event simulator playing a shop at --rate events per second,
-# and prints what they do: the consumers' log lines and a status line every
-# few seconds.  Ctrl-C (or --duration) stops everything it started, by PID.
+# and shows what they do with cachefleet-top, the fleet's live view: on a
+# terminal it redraws every second in place (the consumers' logs are then
+# only in their files, named at start); otherwise, or with --plain, the
+# consumers' log lines and the view as plain lines every five seconds.
+# Ctrl-C (or --duration) stops everything it started, by PID.
 #
 # With --duration, the simulator plays that many seconds of traffic, then
 # the script waits until the consumers have handled every event and exits
@@ -16,6 +19,7 @@
 #
 # Usage: tools/local.sh [--rate N] [--duration SECONDS] [--seed N]
 #                       [--products N] [--no-build] [--bin DIR] [--dir DIR]
+#                       [--plain]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -27,6 +31,7 @@ products=5000
 build=1
 bin=""
 dir=""
+plain=0
 while [ $# -gt 0 ]; do
     case "$1" in
     --rate) rate=$2; shift 2 ;;
@@ -36,7 +41,8 @@ while [ $# -gt 0 ]; do
     --no-build) build=0; shift ;;
     --bin) bin=$2; shift 2 ;;
     --dir) dir=$2; shift 2 ;;
-    -h|--help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --plain) plain=1; shift ;;
+    -h|--help) sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "local.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
     esac
 done
@@ -109,11 +115,27 @@ for prog in "$bin"/cachefleet-*; do
     echo "local.sh: $name consumer, metrics on http://127.0.0.1:$port/metrics"
 done
 
-# Each consumer's log, prefixed with its name (info and above).
-for name in "${consumers[@]}"; do
-    tail -n +1 -F "$dir/$name.log" 2>/dev/null | sed -u "s/^/[$name] /" &
-    pids+=($!)
+# The live view: in place on a terminal, else plain lines every 5 s.  A
+# build without cachefleet-top falls back to the status line below.
+view=""
+if [ -x "$bin/cachefleet-top" ]; then
+    if [ -t 1 ] && [ $plain = 0 ]; then view=tty; else view=plain; fi
+fi
+endpoints=()
+for i in "${!consumers[@]}"; do
+    endpoints+=("${consumers[$i]}=127.0.0.1:${http_ports[$i]}")
 done
+
+# Each consumer's log, prefixed with its name (info and above); on a
+# terminal the view has the screen and the logs stay in their files.
+if [ "$view" = tty ]; then
+    echo "local.sh: consumer logs in $dir/<consumer>.log"
+else
+    for name in "${consumers[@]}"; do
+        tail -n +1 -F "$dir/$name.log" 2>/dev/null | sed -u "s/^/[$name] /" &
+        pids+=($!)
+    done
+fi
 
 events=0
 [ "$duration" -gt 0 ] && events=$((rate * duration))
@@ -123,6 +145,13 @@ events=0
 sim=$!
 pids+=($sim)
 echo "local.sh: simulator at $rate events/s (seed $seed); Ctrl-C stops everything"
+
+view_pid=""
+case "$view" in
+tty) "$bin/cachefleet-top" --interval 1 "${endpoints[@]}" & view_pid=$! ;;
+plain) "$bin/cachefleet-top" --plain --interval 5 "${endpoints[@]}" & view_pid=$! ;;
+esac
+[ -z "$view_pid" ] || pids+=($view_pid)
 
 metric() { # metric PORT NAME...: the sum of the samples of the named metrics
     python3 - "$@" <<'PY'
@@ -158,11 +187,18 @@ handled() { # events applied or dead-lettered by every consumer together
     echo $total
 }
 
-while kill -0 "$sim" 2>/dev/null; do
-    sleep 5
-    status_line
-done
-wait "$sim" && status=0 || status=$?
+if [ -n "$view_pid" ]; then
+    wait "$sim" && status=0 || status=$?
+    # The view ends with the traffic; what follows is plain text.
+    kill -TERM "$view_pid" 2>/dev/null || true
+    wait "$view_pid" 2>/dev/null || true
+else
+    while kill -0 "$sim" 2>/dev/null; do
+        sleep 5
+        status_line
+    done
+    wait "$sim" && status=0 || status=$?
+fi
 produced=$(python3 -c 'import json,sys; print(json.loads(open(sys.argv[1]).read().splitlines()[-1])["delivered"])' "$dir/sim.out" 2>/dev/null || echo 0)
 echo "local.sh: simulator finished (exit $status), $produced events delivered"
 [ "$status" = 0 ] || exit "$status"
