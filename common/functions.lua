@@ -84,7 +84,10 @@ followed by its arguments:
                                    time); T is not checked
   D key   ver ts                   versioned invalidation (tombstone)
   X key   ts                       invalidation from another entity
-  G tag   ts                       tag invalidation: members and tag deleted
+  G tag   ts                       tag invalidation: every member deleted and
+                                   removed from the tag, except a member whose
+                                   marker's W (the fill's read time) is newer
+                                   than ts: read after the change, it stays
   A set   member ver ttl_ms        versioned index add (ttl 0: no expiry)
   R set   member ver               versioned index remove
   F set   ts key_prefix            X(key_prefix .. member, ts) for every
@@ -205,6 +208,32 @@ local function extend_ttl(key, ttl_ms)
             redis.call('PEXPIRE', key, ttl_ms)
         end
     end
+end
+
+-- The members of a tag that an invalidation at ts must delete: all but
+-- those written from data read after ts (their marker's W, the fill's read
+-- time or the warm's event time, is newer), which already reflect the
+-- change; a replayed tag invalidation leaves them.  A marker the caller
+-- may not read (Redis's ACL) counts as none: the member is deleted.
+local function fresh_members(members, ts)
+    local dels = {}
+    for j = 1, #members, 512 do
+        local last = math.min(j + 511, #members)
+        local vkeys = {}
+        for k = j, last do
+            vkeys[#vkeys + 1] = marker_key(members[k])
+        end
+        local got = redis.pcall('MGET', unpack(vkeys))
+        local readable = type(got) == 'table' and not got.err
+        for k = j, last do
+            local m = readable and got[k - j + 1]
+            local w = m and string.match(m, '^%d+ (%d+) %d+$')
+            if not (w and newer(w, ts)) then
+                dels[#dels + 1] = members[k]
+            end
+        end
+    end
+    return dels
 end
 
 -- cmd key item... for every item of list, in chunks (unpack's limit).
@@ -350,8 +379,13 @@ local function apply(keys, argv)
             local ts = argv[i + 1]
             i = i + 2
             local members = redis.call('SMEMBERS', key)
-            denied = denied + del_foreign(members)
-            redis.call('DEL', key)
+            local dels = fresh_members(members, ts)
+            denied = denied + del_foreign(dels)
+            if #dels == #members then
+                redis.call('DEL', key)
+            else
+                call_chunked('SREM', key, dels)
+            end
             local vkey = marker_key(key)
             local cur = redis.call('GET', vkey)
             if not cur or newer(ts, cur) then

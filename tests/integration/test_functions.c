@@ -315,10 +315,27 @@ static void test_tags_and_fill(void **state)
     assert_int_equal(fill(fx, ":1:listing:cat3:p1", "[2]", "0", "2500", ":1:tag:category:3", NULL),
                      1);
     expect_key(fx, ":1:listing:cat3:p1", "[2]");
-    /* An older tag invalidation does not lower the tag's time. */
+    /* An older tag invalidation (a replay, a re-warm) does not lower the
+     * tag's time, and leaves the listing filled from data read after it:
+     * that listing already reflects the change. */
     cf_plan_tag(fx->plan, "category:", "3", 1, 1800);
     apply(fx);
     expect_key(fx, "{:1:tag:category:3}:v", "2000");
+    expect_key(fx, ":1:listing:cat3:p1", "[2]");
+    assert_int_equal(integer(fx, "SISMEMBER %s :1:listing:cat3:p1", ":1:tag:category:3"), 1);
+    /* A newer one deletes what was read before it and keeps, still
+     * registered, what was read after. */
+    assert_int_equal(fill(fx, ":1:listing:cat3:p3", "[4]", "0", "2700", ":1:tag:category:3", NULL),
+                     1);
+    assert_true(integer(fx, "PTTL %s", ":1:tag:category:3") > 59000);
+    cf_plan_tag(fx->plan, "category:", "3", 1, 2600);
+    apply(fx);
+    expect_key(fx, ":1:listing:cat3:p1", NULL);
+    expect_key(fx, ":1:listing:cat3:p3", "[4]");
+    assert_int_equal(integer(fx, "SCARD %s", ":1:tag:category:3"), 1);
+    assert_int_equal(integer(fx, "SISMEMBER %s :1:listing:cat3:p3", ":1:tag:category:3"), 1);
+    assert_true(integer(fx, "PTTL %s", ":1:tag:category:3") > 59000);
+    expect_key(fx, "{:1:tag:category:3}:v", "2600");
 
     /* The fill checks its arguments. */
     redisReply *r = redisCommand(fx->rc, "FCALL cachefleet_fill 1 k v notanumber 1 1");

@@ -792,6 +792,7 @@ static void test_fleet_user_refused_outside_its_job(void **state)
         /* Listing keys: deleted on invalidation, never read or written. */
         {"GET", ":1:listing:category:1:page:1", NULL},
         {"SET", ":1:listing:category:1:page:1", "[]", NULL},
+        {"SET", "{:1:listing:category:1:page:1}:v", "9 9 9", NULL},
         /* A function call naming a key outside the patterns. */
         {"FCALL", "cachefleet_apply", "1", ":1:secret", "1", "3600000", "7200000", "D", "9", "9",
          NULL},
@@ -819,6 +820,24 @@ static void test_fleet_user_refused_outside_its_job(void **state)
     r = cmd(fx->fleet.rc, "DEL", ":1:tag:category:sec-escape", NULL);
     freeReplyObject(r);
 
+    /* Under the ACL a tag invalidation reads its listings' markers: a
+     * listing the web tier filled from data read after the change stays,
+     * one read before goes. */
+    const char *fresh = ":1:listing:category:sec-fresh:page:1";
+    assert_int_equal(django_fill(fx, fresh, ":1:tag:category:sec-fresh", "[1]", "0", 5000000), 1);
+    const char *const older[] = {"FCALL", "cachefleet_apply", "1", ":1:tag:category:sec-fresh",
+                                 "1", "3600000", "7200000", "G", "4000000", NULL};
+    r = run_argv(c, older, count_args(older));
+    assert_int_equal(r->type, REDIS_REPLY_ARRAY);
+    freeReplyObject(r);
+    assert_true(key_exists(fx, fresh));
+    const char *const newer[] = {"FCALL", "cachefleet_apply", "1", ":1:tag:category:sec-fresh",
+                                 "1", "3600000", "7200000", "G", "6000000", NULL};
+    r = run_argv(c, newer, count_args(newer));
+    assert_int_equal(r->type, REDIS_REPLY_ARRAY);
+    freeReplyObject(r);
+    assert_false(key_exists(fx, fresh));
+
     /* What the fleet does need. */
     static const char *const allowed[][10] = {
         {"FCALL", "cachefleet_version", "0", NULL},
@@ -828,6 +847,9 @@ static void test_fleet_user_refused_outside_its_job(void **state)
         {"SELECT", "0", NULL},
         {"GET", ":1:product:sec-nothing", NULL},
         {"MGET", ":1:cf:epoch:x", "{:1:cf:role:x}:v", NULL},
+        /* A listing's marker: read, to leave a listing filled after a
+         * replayed tag invalidation. */
+        {"MGET", "{:1:listing:category:1:page:1}:v", NULL},
     };
     for (size_t i = 0; i < sizeof(allowed) / sizeof(allowed[0]); i++)
         expect_allowed(c, "cachefleet", allowed[i]);

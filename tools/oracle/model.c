@@ -655,13 +655,32 @@ static int op_tag(struct cf_model *m, const char *key, size_t len, int64_t ts,
         return -1;
     /* lua: local members = redis.call('SMEMBERS', key) */
     struct strs members = strs_dup(&e->members);
-    /* lua: redis.call('DEL', unpack(members, j, ...)) */
-    for (size_t j = 0; j < members.n; j++)
-        del_key(m, touch(m, members.items[j].p, members.items[j].n));
-    strs_free(&members);
-    /* lua: redis.call('DEL', key) */
+    /* lua: local dels = fresh_members(members, ts); del_foreign(dels) */
+    size_t ndels = 0;
+    bool *del = calloc(members.n ? members.n : 1, sizeof(*del));
+    if (!del)
+        abort();
+    for (size_t j = 0; j < members.n; j++) {
+        struct entry *me = touch(m, members.items[j].p, members.items[j].n);
+        /* lua: local w = m and string.match(m, '^%d+ (%d+) %d+$') */
+        if (parse_vwt(&me->marker) && me->marker.w > ts)
+            continue; /* lua: if not (w and newer(w, ts)) then ... end */
+        del[j] = true;
+        ndels++;
+        del_key(m, me);
+    }
     e = touch(m, key, len);
-    del_key(m, e);
+    if (ndels == members.n) {
+        /* lua: redis.call('DEL', key) */
+        del_key(m, e);
+    } else {
+        /* lua: call_chunked('SREM', key, dels) */
+        for (size_t j = 0; j < members.n; j++)
+            if (del[j])
+                strs_remove(&e->members, members.items[j].p, members.items[j].n);
+    }
+    free(del);
+    strs_free(&members);
     if (raise_set_marker(m, e, ts) < 0)
         return -1;
     res->applied++;
