@@ -17,6 +17,18 @@
  * writing into a reader value, was used first and is wrong: for a union
  * whose new branch is an empty array it never sets the branch, so the
  * previous message's branch (null) leaks into the next one.
+ *
+ * avro-c's resolved reader also passes an enum's index through unchanged
+ * (it checks only that the two enums have the same name), so a writer that
+ * reordered or added symbols was read by position: its MERGED (index 2) as
+ * the reader's ITEM_REMOVED, its sixth symbol as an index past the reader's
+ * last.  The Avro specification resolves an enum by symbol name, and a
+ * symbol the reader lacks as the reader's "default" (an error without
+ * one).  So for a writer whose enums differ from the reader's, the decoder
+ * rewrites each enum of the writer's value, after reading it, to the
+ * reader's index of the same symbol (or of the default) before the view
+ * reads it; a symbol with neither is "undecodable".  The writer's value is
+ * only ever the view's source, so holding reader indexes there is safe.
  */
 #include "decode.h"
 
@@ -45,13 +57,24 @@ struct writer {
     avro_value_iface_t *resolver;   /* resolved reader: writer value seen as the reader's */
     avro_value_t view;              /* the result when !same */
     bool usable;                    /* false: the reader cannot read this writer schema */
+    bool enums_differ;              /* an enum's symbols differ from the reader's (DESIGN) */
     char file[4096];
     char error[256];                /* why it is not usable */
+};
+
+/* An enum of the reader schema that has a "default" symbol: its index
+ * (avro-c parses schemas without enum defaults, so they are read from the
+ * schema's JSON). */
+struct enum_default {
+    avro_schema_t schema; /* borrowed from the reader schema */
+    int index;
 };
 
 struct cf_decoder {
     enum cf_framing framing;
     avro_schema_t reader_schema;
+    struct enum_default *defaults;
+    size_t ndefaults;
     avro_value_iface_t *reader_iface;
     avro_value_t reader_value;
     avro_reader_t mem;
@@ -127,7 +150,10 @@ static int walk_blocks(struct walk *w, avro_schema_t items, bool map, int depth)
             return 0;
         if (count < 0) {
             int64_t size;
-            if (count == INT64_MIN || walk_varint(w, 10, &size) < 0)
+            /* -INT64_MIN does not exist: no datum holds that many items. */
+            if (count == INT64_MIN)
+                return walk_fail(w, "too many items");
+            if (walk_varint(w, 10, &size) < 0)
                 return -1;
             if (size < 0 || size > w->end - w->p)
                 return walk_fail(w, "block size beyond the end");
@@ -241,9 +267,11 @@ static char *read_file(const char *path, size_t *len, char *errstr, size_t errst
     return buf;
 }
 
-/* Parses a schema file: the schema, its full name and its id (-1: none). */
-static int load_schema(const char *path, avro_schema_t *schema, char *fullname, size_t fullname_size,
-                       int64_t *id, char *errstr, size_t errstr_size)
+/* Parses a schema file: the schema, its full name and its id (-1: none);
+ * json (may be NULL) gets the parsed JSON too, to json_decref(). */
+static int load_schema(const char *path, avro_schema_t *schema, char *fullname,
+                       size_t fullname_size, int64_t *id, json_t **json, char *errstr,
+                       size_t errstr_size)
 {
     size_t len;
     char *text = read_file(path, &len, errstr, errstr_size);
@@ -280,11 +308,227 @@ static int load_schema(const char *path, avro_schema_t *schema, char *fullname, 
     const char *ns = avro_schema_namespace(*schema);
     snprintf(fullname, fullname_size, "%s%s%s", ns ? ns : "", ns && *ns ? "." : "",
              avro_schema_name(*schema));
+    if (json)
+        *json = json_incref(root);
     rc = 0;
 out:
     json_decref(root);
     free(text);
     return rc;
+}
+
+/* ------------------------------------------------------------------------
+ * Enums: resolution by symbol (see DESIGN)
+ * ------------------------------------------------------------------------ */
+
+static avro_schema_t unlink_schema(avro_schema_t s)
+{
+    while (avro_typeof(s) == AVRO_LINK)
+        s = avro_schema_link_target(s);
+    return s;
+}
+
+/* The enum named name in s, or NULL.  Links are not followed: they name a
+ * type defined elsewhere in s. */
+static avro_schema_t find_enum(avro_schema_t s, const char *name, int depth)
+{
+    avro_schema_t found = NULL;
+    if (depth > WALK_MAX_DEPTH)
+        return NULL;
+    switch (avro_typeof(s)) {
+    case AVRO_ENUM:
+        return strcmp(avro_schema_name(s), name) == 0 ? s : NULL;
+    case AVRO_RECORD:
+        for (size_t i = 0; i < avro_schema_record_size(s) && !found; i++)
+            found = find_enum(avro_schema_record_field_get_by_index(s, (int)i), name, depth + 1);
+        return found;
+    case AVRO_UNION:
+        for (size_t i = 0; i < avro_schema_union_size(s) && !found; i++)
+            found = find_enum(avro_schema_union_branch(s, (int)i), name, depth + 1);
+        return found;
+    case AVRO_ARRAY:
+        return find_enum(avro_schema_array_items(s), name, depth + 1);
+    case AVRO_MAP:
+        return find_enum(avro_schema_map_values(s), name, depth + 1);
+    default:
+        return NULL;
+    }
+}
+
+/* Collects the "default" of every enum of the reader schema's JSON. */
+static void defaults_collect(struct cf_decoder *dec, json_t *node, int depth)
+{
+    size_t i;
+    const char *key;
+    json_t *child;
+    if (depth > WALK_MAX_DEPTH)
+        return;
+    if (json_is_array(node)) {
+        json_array_foreach(node, i, child) defaults_collect(dec, child, depth + 1);
+        return;
+    }
+    if (!json_is_object(node))
+        return;
+    const char *type = json_string_value(json_object_get(node, "type"));
+    const char *name = json_string_value(json_object_get(node, "name"));
+    const char *def = json_string_value(json_object_get(node, "default"));
+    if (type && strcmp(type, "enum") == 0 && name && def) {
+        /* avro-c names a type by its short name. */
+        const char *dot = strrchr(name, '.');
+        avro_schema_t e = find_enum(dec->reader_schema, dot ? dot + 1 : name, 0);
+        int index = e ? avro_schema_enum_get_by_name(e, def) : -1;
+        if (index >= 0) {
+            struct enum_default *d =
+                realloc(dec->defaults, (dec->ndefaults + 1) * sizeof(*dec->defaults));
+            if (!d)
+                abort();
+            dec->defaults = d;
+            d[dec->ndefaults++] = (struct enum_default){e, index};
+        }
+    }
+    json_object_foreach(node, key, child)
+    {
+        (void)key;
+        defaults_collect(dec, child, depth + 1);
+    }
+}
+
+static bool same_symbols(avro_schema_t a, avro_schema_t b)
+{
+    int n = avro_schema_enum_number_of_symbols(a);
+    if (n != avro_schema_enum_number_of_symbols(b))
+        return false;
+    for (int i = 0; i < n; i++) {
+        if (strcmp(avro_schema_enum_get(a, i), avro_schema_enum_get(b, i)) != 0)
+            return false;
+    }
+    return true;
+}
+
+/* Does an enum of the writer schema ws have other symbols, or the same in
+ * another order, than the reader's enum of that name? */
+static bool enums_differ(avro_schema_t ws, avro_schema_t reader, int depth)
+{
+    bool differ = false;
+    if (depth > WALK_MAX_DEPTH)
+        return false;
+    switch (avro_typeof(ws)) {
+    case AVRO_ENUM: {
+        avro_schema_t rs = find_enum(reader, avro_schema_name(ws), 0);
+        return rs && !same_symbols(ws, rs);
+    }
+    case AVRO_RECORD:
+        for (size_t i = 0; i < avro_schema_record_size(ws) && !differ; i++)
+            differ =
+                enums_differ(avro_schema_record_field_get_by_index(ws, (int)i), reader, depth + 1);
+        return differ;
+    case AVRO_UNION:
+        for (size_t i = 0; i < avro_schema_union_size(ws) && !differ; i++)
+            differ = enums_differ(avro_schema_union_branch(ws, (int)i), reader, depth + 1);
+        return differ;
+    case AVRO_ARRAY:
+        return enums_differ(avro_schema_array_items(ws), reader, depth + 1);
+    case AVRO_MAP:
+        return enums_differ(avro_schema_map_values(ws), reader, depth + 1);
+    default:
+        return false;
+    }
+}
+
+/* The branch of the reader's union u that a written value of schema ws is
+ * read as (the Avro specification: the first branch that matches, named
+ * types by name), or NULL. */
+static avro_schema_t union_branch_for(avro_schema_t u, avro_schema_t ws)
+{
+    for (size_t i = 0; i < avro_schema_union_size(u); i++) {
+        avro_schema_t b = unlink_schema(avro_schema_union_branch(u, (int)i));
+        if (avro_typeof(b) != avro_typeof(ws))
+            continue;
+        if ((is_avro_record(b) || is_avro_enum(b)) &&
+            strcmp(avro_schema_name(b), avro_schema_name(ws)) != 0)
+            continue;
+        return b;
+    }
+    return NULL;
+}
+
+/* Rewrites every enum of the writer's value wv that the reader reads (as
+ * rs) to the reader's index of its symbol, or of the reader's default.
+ * Returns 0, or -1 with an "undecodable" reason for a symbol the reader
+ * has not and no default. */
+static int enums_resolve(const struct cf_decoder *dec, avro_value_t *wv, avro_schema_t rs,
+                         int depth, char *reason, size_t reason_size)
+{
+    avro_value_t child;
+    const char *name;
+    size_t n = 0;
+    if (depth > WALK_MAX_DEPTH)
+        return 0;
+    rs = unlink_schema(rs);
+    avro_type_t wt = avro_value_get_type(wv);
+    if (wt == AVRO_UNION) {
+        if (avro_value_get_current_branch(wv, &child) != 0)
+            return 0;
+        return enums_resolve(dec, &child, rs, depth + 1, reason, reason_size);
+    }
+    if (is_avro_union(rs)) {
+        rs = union_branch_for(rs, unlink_schema(avro_value_get_schema(wv)));
+        if (!rs)
+            return 0; /* the view refuses it; nothing of it is read */
+    }
+    if (avro_typeof(rs) != wt)
+        return 0; /* a promotion of a scalar: no enum in it */
+    switch (wt) {
+    case AVRO_RECORD:
+        avro_value_get_size(wv, &n);
+        for (size_t i = 0; i < n; i++) {
+            name = NULL;
+            if (avro_value_get_by_index(wv, i, &child, &name) != 0 || !name)
+                continue;
+            int ri = avro_schema_record_field_get_index(rs, name);
+            if (ri < 0)
+                continue; /* a field the reader skips */
+            if (enums_resolve(dec, &child, avro_schema_record_field_get_by_index(rs, ri), depth + 1,
+                              reason, reason_size) < 0)
+                return -1;
+        }
+        return 0;
+    case AVRO_ARRAY:
+    case AVRO_MAP:
+        avro_value_get_size(wv, &n);
+        for (size_t i = 0; i < n; i++) {
+            if (avro_value_get_by_index(wv, i, &child, NULL) != 0)
+                continue;
+            if (enums_resolve(dec, &child,
+                              wt == AVRO_ARRAY ? avro_schema_array_items(rs)
+                                               : avro_schema_map_values(rs),
+                              depth + 1, reason, reason_size) < 0)
+                return -1;
+        }
+        return 0;
+    case AVRO_ENUM: {
+        avro_schema_t ws = unlink_schema(avro_value_get_schema(wv));
+        int wi = 0;
+        if (avro_value_get_enum(wv, &wi) != 0)
+            return 0;
+        /* The guard walk checked wi against the writer's symbols. */
+        const char *symbol = avro_schema_enum_get(ws, wi);
+        int ri = symbol ? avro_schema_enum_get_by_name(rs, symbol) : -1;
+        for (size_t i = 0; ri < 0 && i < dec->ndefaults; i++) {
+            if (dec->defaults[i].schema == rs)
+                ri = dec->defaults[i].index;
+        }
+        if (ri < 0)
+            return cf_reason(reason, reason_size, CF_REASON_UNDECODABLE,
+                             "enum %s: the writer's symbol %s is not the reader's, which has no "
+                             "default",
+                             avro_schema_name(rs), symbol ? symbol : "(none)");
+        avro_value_set_enum(wv, ri);
+        return 0;
+    }
+    default:
+        return 0;
+    }
 }
 
 static bool has_suffix(const char *s, const char *suffix)
@@ -325,6 +569,7 @@ static int add_writer(struct cf_decoder *dec, const char *path, avro_schema_t sc
                 *c = *c == '\n' ? ' ' : *c;
         } else {
             avro_resolved_reader_set_source(&w->view, &w->value);
+            w->enums_differ = enums_differ(schema, dec->reader_schema, 0);
         }
     }
     w->id = id;
@@ -344,11 +589,14 @@ struct cf_decoder *cf_decoder_new(const char *dir, const char *reader_file,
     DIR *d = NULL;
     char path[4096], fullname[512];
     int64_t id;
+    json_t *json = NULL;
 
     snprintf(path, sizeof(path), "%s/%s", dir, reader_file);
-    if (load_schema(path, &dec->reader_schema, fullname, sizeof(fullname), &id, errstr,
+    if (load_schema(path, &dec->reader_schema, fullname, sizeof(fullname), &id, &json, errstr,
                     errstr_size) < 0)
         goto fail;
+    defaults_collect(dec, json, 0);
+    json_decref(json);
     dec->reader_iface = avro_generic_class_from_schema(dec->reader_schema);
     if (!dec->reader_iface || avro_generic_value_new(dec->reader_iface, &dec->reader_value) != 0) {
         snprintf(errstr, errstr_size, "schema %s: %s", path, avro_strerror());
@@ -369,7 +617,7 @@ struct cf_decoder *cf_decoder_new(const char *dir, const char *reader_file,
         char wpath[4096], wname[512];
         avro_schema_t ws;
         snprintf(wpath, sizeof(wpath), "%s/%s", dir, e->d_name);
-        if (load_schema(wpath, &ws, wname, sizeof(wname), &id, errstr, errstr_size) < 0)
+        if (load_schema(wpath, &ws, wname, sizeof(wname), &id, NULL, errstr, errstr_size) < 0)
             goto fail;
         int rc = 0;
         if (strcmp(wname, fullname) == 0 && id >= 0)
@@ -411,6 +659,7 @@ void cf_decoder_destroy(struct cf_decoder *dec)
         avro_schema_decref(w->schema);
     }
     free(dec->writers);
+    free(dec->defaults);
     if (dec->reader_iface) {
         if (dec->reader_value.self)
             avro_value_decref(&dec->reader_value);
@@ -491,6 +740,9 @@ int cf_decoder_decode(struct cf_decoder *dec, const void *buf, size_t len, avro_
     avro_reader_memory_set_source(dec->mem, (const char *)p, (int64_t)len);
     if (avro_value_read(dec->mem, into) != 0)
         return cf_reason(reason, reason_size, CF_REASON_UNDECODABLE, "%s", avro_strerror());
+    if (w && !w->same && w->enums_differ &&
+        enums_resolve(dec, &w->value, dec->reader_schema, 0, reason, reason_size) < 0)
+        return -1;
     *value = w && !w->same ? &w->view : &dec->reader_value;
     return 0;
 }

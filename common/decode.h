@@ -14,7 +14,10 @@
  * "cachefleet.schema_id" property (the id a schema registry gave it).  So
  * when a producer adds an optional field, the operator drops the producer's
  * new schema file (new id) beside the old ones and the consumer, still
- * reading with its own schema, skips the field it does not know.
+ * reading with its own schema, skips the field it does not know.  An enum
+ * of such a writer is read by symbol name, as the Avro specification says
+ * (a symbol the reader lacks: the reader enum's "default"; without one the
+ * message is undecodable), never by position.
  *
  * Framing: CF_FRAMING_CONFLUENT expects byte 0, a 4-byte big-endian schema
  * id, then the datum; CF_FRAMING_PLAIN expects the datum alone, written

@@ -1,6 +1,7 @@
 /* test_decode.c - the decode stage (common/decode.c, common/event.c), fed
  * with bytes encoded from the schemas in schemas/. */
 #include <avro.h>
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -218,7 +219,7 @@ static void test_framing_modes(void **state)
 
 static void expect_reject(struct cf_decoder *dec, const void *buf, size_t len, const char *prefix)
 {
-    char reason[256];
+    char reason[256] = ""; /* not the previous call's reason, left on the stack */
     avro_value_t *value;
     assert_int_equal(cf_decoder_decode(dec, buf, len, &value, reason, sizeof(reason)), -1);
     if (strncmp(reason, prefix, strlen(prefix)) != 0)
@@ -261,6 +262,12 @@ static void test_bad_bytes(void **state)
     const unsigned char items[] = {0x02, 'a', 0x02, 0x02, 0x02, 0x02, '1',
                                    0x80, 0x80, 0x80, 0x80, 0x80, 0x40};
     expect_reject(dec, items, sizeof(items), "undecodable: too many items");
+    /* A block count of INT64_MIN (zigzag: ten bytes), whose item count
+     * -INT64_MIN does not exist: refused with a reason like any other
+     * count (it was refused with an empty reason). */
+    const unsigned char min_count[] = {0x02, 'a',  0x02, 0x02, 0x02, 0x02, '1',  0xff, 0xff,
+                                       0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01};
+    expect_reject(dec, min_count, sizeof(min_count), "undecodable: too many items");
     /* Empty message. */
     expect_reject(dec, "", 0, "undecodable: empty message");
     cf_decoder_destroy(dec);
@@ -456,6 +463,106 @@ static void test_union_branch_does_not_leak_between_messages(void **state)
     remove(path);
 }
 
+/* Writes schemas/carts.avsc into dir as carts.avsc (the reader; without
+ * its enum's "default" when drop_default) and, as carts.v7.avsc with the
+ * id 7, a newer writer whose CartChange enum has the symbols reordered and
+ * one more, MERGED. */
+static void carts_schemas(const char *dir, bool drop_default)
+{
+    char path[1024];
+    json_error_t jerr;
+    snprintf(path, sizeof(path), "%s/carts.avsc", cf_test_schemas_dir());
+    json_t *root = json_load_file(path, 0, &jerr);
+    assert_non_null(root);
+    json_t *body = json_object_get(json_array_get(json_object_get(root, "fields"), 3), "type");
+    json_t *change = json_object_get(
+        json_array_get(json_object_get(json_array_get(body, 0), "fields"), 2), "type");
+    assert_string_equal(json_string_value(json_object_get(change, "name")), "CartChange");
+    if (drop_default)
+        assert_int_equal(json_object_del(change, "default"), 0);
+    snprintf(path, sizeof(path), "%s/carts.avsc", dir);
+    assert_int_equal(json_dump_file(root, path, JSON_INDENT(2)), 0);
+    if (drop_default)
+        json_object_set_new(change, "default", json_string("OTHER"));
+    json_t *symbols = json_array();
+    const char *const order[] = {"OTHER",      "CREATED",      "MERGED",
+                                 "ITEM_ADDED", "ITEM_REMOVED", "QUANTITY_CHANGED"};
+    for (size_t i = 0; i < sizeof(order) / sizeof(order[0]); i++)
+        json_array_append_new(symbols, json_string(order[i]));
+    json_object_set_new(change, "symbols", symbols);
+    json_object_set_new(root, "cachefleet.schema_id", json_integer(7));
+    snprintf(path, sizeof(path), "%s/carts.v7.avsc", dir);
+    assert_int_equal(json_dump_file(root, path, JSON_INDENT(2)), 0);
+    json_decref(root);
+}
+
+/* An enum written by a newer producer reads as the reader's symbol of the
+ * same name, or the reader's default for a symbol it lacks (the Avro
+ * specification), never by position: avro-c's resolved reader passed the
+ * writer's index through, so MERGED (index 2) read as ITEM_REMOVED and
+ * QUANTITY_CHANGED (index 5) as no symbol at all. */
+static void test_enum_resolved_by_symbol(void **state)
+{
+    (void)state;
+    const char *const written[] = {"OTHER",      "CREATED",      "MERGED",
+                                   "ITEM_ADDED", "ITEM_REMOVED", "QUANTITY_CHANGED"};
+    for (int drop_default = 0; drop_default <= 1; drop_default++) {
+        char dir[512], err[512], reason[256];
+        cf_test_tmpdir("decode-enum", dir, sizeof(dir));
+        carts_schemas(dir, drop_default != 0);
+        struct cf_decoder *dec =
+            cf_decoder_new(dir, "carts.avsc", CF_FRAMING_AUTO, err, sizeof(err));
+        if (!dec)
+            fail_msg("decoder: %s", err);
+        struct sim_encoder *enc =
+            sim_encoder_new(dir, "carts.v7.avsc", SIM_FRAMING_CONFLUENT, err, sizeof(err));
+        if (!enc)
+            fail_msg("encoder: %s", err);
+        struct cf_envelope_schema es;
+        assert_int_equal(cf_envelope_schema_init(&es, cf_decoder_schema(dec), err, sizeof(err)), 0);
+        int branch = cf_envelope_branch(&es, "CartUpdated");
+        assert_true(branch >= 0);
+        int idx = cf_avro_field_index(es.branches[branch], "change", err, sizeof(err));
+        assert_true(idx >= 0);
+        for (size_t i = 0; i < sizeof(written) / sizeof(written[0]); i++) {
+            avro_value_t body, *value;
+            const void *data;
+            size_t len;
+            assert_int_equal(
+                sim_encoder_begin(enc, "e-1", 1, 1, "CartUpdated", &body, err, sizeof(err)), 0);
+            assert_int_equal(sim_avro_set_string(&body, "cart_id", "c-1", err, sizeof(err)), 0);
+            assert_int_equal(sim_avro_set_enum(&body, "change", written[i], err, sizeof(err)), 0);
+            assert_int_equal(sim_avro_set_string(&body, "cart", "{}", err, sizeof(err)), 0);
+            assert_int_equal(
+                sim_avro_set_optional_string(&body, "user_id", NULL, 0, err, sizeof(err)), 0);
+            if (sim_encoder_finish(enc, &data, &len, err, sizeof(err)) != 0)
+                fail_msg("encode: %s", err);
+            bool unknown = strcmp(written[i], "MERGED") == 0;
+            int rc = cf_decoder_decode(dec, data, len, &value, reason, sizeof(reason));
+            if (unknown && drop_default) {
+                /* No symbol of that name and no default: an error. */
+                assert_int_equal(rc, -1);
+                assert_string_equal(reason, "undecodable: enum CartChange: the writer's symbol "
+                                            "MERGED is not the reader's, which has no default");
+                continue;
+            }
+            if (rc != 0)
+                fail_msg("%s: %s", written[i], reason);
+            struct cf_envelope env;
+            assert_int_equal(cf_envelope_read(&es, value, &env, reason, sizeof(reason)), 0);
+            assert_int_equal(env.branch, branch);
+            int e = -1;
+            const char *symbol = NULL;
+            assert_int_equal(
+                cf_avro_enum(&env.body, idx, "change", &e, &symbol, reason, sizeof(reason)), 0);
+            assert_string_equal(symbol, unknown ? "OTHER" : written[i]);
+        }
+        sim_encoder_destroy(enc);
+        cf_decoder_destroy(dec);
+        cf_test_rmtree(dir);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -466,6 +573,7 @@ int main(void)
         cmocka_unit_test(test_startup_errors_name_the_file),
         cmocka_unit_test(test_envelope_contract),
         cmocka_unit_test(test_union_branch_does_not_leak_between_messages),
+        cmocka_unit_test(test_enum_resolved_by_symbol),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
