@@ -319,7 +319,9 @@ static struct cf_source *source_new(const struct cf_settings *s, struct cf_log *
         {"group.id", replay ? replay_group : s->kafka_group_id, "kafka.group_id"},
         {"enable.auto.commit", "false", NULL},
         {"enable.auto.offset.store", "false", NULL},
-        {"enable.partition.eof", "false", NULL},
+        /* A replay learns a partition's end from the EOF event too: the
+         * end offset may be a transaction marker no message is read at. */
+        {"enable.partition.eof", replay ? "true" : "false", NULL},
         {"auto.offset.reset", s->kafka_auto_offset_reset, "kafka.auto_offset_reset"},
         {"partition.assignment.strategy", "cooperative-sticky", NULL},
         {"session.timeout.ms", session, "kafka.session_timeout_ms"},
@@ -562,6 +564,16 @@ rd_kafka_message_t *cf_source_poll(struct cf_source *src, int timeout_ms)
                 replay_stop(src, rd_kafka_topic_name(msg->rkt), p);
         }
         return msg;
+    }
+    if (msg->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+        int32_t p = msg->partition;
+        if (src->replay_end && p >= 0 && p < src->replay_partitions &&
+            msg->offset >= src->replay_end[p] && src->replay_next[p] < src->replay_end[p]) {
+            src->replay_next[p] = src->replay_end[p];
+            replay_stop(src, rd_kafka_topic_name(msg->rkt), p);
+        }
+        rd_kafka_message_destroy(msg);
+        return NULL;
     }
     if (msg->err == RD_KAFKA_RESP_ERR__FATAL) {
         src->fatal = 1;
