@@ -9,6 +9,7 @@
  */
 #include "events.h"
 
+#include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,6 +51,25 @@ void bench_events_add(struct bench_events *es, const void *payload, size_t len,
     es->arena_len += len;
 }
 
+void bench_events_set_side_value(struct bench_events *es, const void *value, size_t len)
+{
+    assert(es->n > 0);
+    if (es->side_len + len > es->side_cap) {
+        size_t cap = es->side_cap ? es->side_cap : (size_t)1 << 16;
+        while (cap < es->side_len + len)
+            cap *= 2;
+        es->side = xrealloc(es->side, cap);
+        es->side_cap = cap;
+    }
+    struct bench_event *e = &es->ev[es->n - 1];
+    e->has_value = 1;
+    e->value_side = 1;
+    e->value_off = (uint32_t)es->side_len;
+    e->value_len = (uint32_t)len;
+    memcpy(es->side + es->side_len, value, len);
+    es->side_len += len;
+}
+
 const void *bench_events_payload(const struct bench_events *es, size_t i)
 {
     return es->arena + es->ev[i].off;
@@ -58,7 +78,9 @@ const void *bench_events_payload(const struct bench_events *es, size_t i)
 const char *bench_events_value(const struct bench_events *es, size_t i)
 {
     const struct bench_event *e = &es->ev[i];
-    return e->has_value ? es->arena + e->off + e->value_off : NULL;
+    if (!e->has_value)
+        return NULL;
+    return e->value_side ? es->side + e->value_off : es->arena + e->off + e->value_off;
 }
 
 uint64_t bench_events_bytes(const struct bench_events *es, size_t from, size_t to)
@@ -72,6 +94,7 @@ uint64_t bench_events_bytes(const struct bench_events *es, size_t from, size_t t
 void bench_events_free(struct bench_events *es)
 {
     free(es->arena);
+    free(es->side);
     free(es->ev);
     memset(es, 0, sizeof(*es));
 }

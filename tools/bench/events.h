@@ -36,12 +36,17 @@ struct bench_event {
     int64_t ts_us;            /* occurred_at */
     uint8_t type;             /* consumer-specific event type */
     uint8_t has_value;        /* 1: the event carries a value to cache */
+    uint8_t value_side;       /* 1: the value is not in the payload (a stock count, a
+                               * permissions array the planner builds): value_off is
+                               * then an offset in the store's side arena */
     char key[BENCH_KEY_SIZE]; /* the Kafka message key (the entity id as text) */
 };
 
 struct bench_events {
     char *arena;
     size_t arena_len, arena_cap;
+    char *side; /* values that are not bytes of their payload */
+    size_t side_len, side_cap;
     struct bench_event *ev;
     size_t n, cap;
 };
@@ -54,6 +59,12 @@ void bench_events_init(struct bench_events *es);
  * run without its events). */
 void bench_events_add(struct bench_events *es, const void *payload, size_t len,
                       const struct bench_event *meta);
+
+/* Gives the last event added a value that is not part of its payload (the
+ * cached bytes the consumer derives from it: a stock count as decimal, a
+ * permissions array): copied to the side arena.  Aborts when out of
+ * memory. */
+void bench_events_set_side_value(struct bench_events *es, const void *value, size_t len);
 
 /* The payload of event i (valid while the store lives and nothing is added). */
 const void *bench_events_payload(const struct bench_events *es, size_t i);

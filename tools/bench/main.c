@@ -3,7 +3,9 @@
  *
  * What it owns: the flags, the stop flag (the program's only global), the
  * run's directory and servers, and the order of the phases; for each
- * consumer of the table (targets.h):
+ * consumer of the table (targets.h; --only selects some), with its own
+ * redis-server and broker, and the phases its entry asks for
+ * (BENCH_TARGET_*: every consumer gets 1-3 and 7):
  *   1. generate its events once (fixed seed) and produce them to its topic
  *      as fast as possible (the rate is information, not a target), then
  *      check that the broker kept every one;
@@ -12,10 +14,15 @@
  *      apply stage), (c) a naive consumer with one round trip per event;
  *   3. the consumer program itself, --runs times (median, min, max);
  *   4. event age while a paced producer runs at half the consumer's rate;
- *   5. scaling: batch size, payload size, tags per event;
+ *   5. scaling: batch size, prefetch, and the target's synthetic
+ *      dimensions (payload size and tags per event for products, the
+ *      members of a role whose permissions change for access);
  *   6. two instances in one group beside one, on an 8-partition topic;
- *   7. a sample check of the keys after every consumer run, and no dead
- *      letters: the only verdicts the benchmark gives.
+ *   7. a sample check of the keys after every consumer run (products:
+ *      its own; the others: against the oracle's model, check.h), and no
+ *      dead letters: the only verdicts the benchmark gives.
+ * A consumer whose phases fail is reported as failed and the run goes on
+ * with the next one.
  * Then the Markdown report on stdout and, with --json, the same figures as
  * JSON.  What it does not own: measuring (limits.c, runner.c, kafka.c) or
  * rendering (report.c).
@@ -50,6 +57,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "check.h"
+#include "clock.h"
 #include "events.h"
 #include "kafka.h"
 #include "limits.h"
@@ -73,11 +82,12 @@ extern char **environ;
 #define SEED              1
 #define DEPTH             2000 /* the consumer's default kafka.batch_max */
 #define SAMPLE_KEYS       2000
-#define NAIVE_PREFIX      100000
+#define NAIVE_PREFIX      20000
 #define AGE_FALLBACK_RATE 5000.0
-#define SCALE_EVENTS      100000
-#define SCALE_EVENTS_10K  20000
+#define SCALE_EVENTS      50000
 #define PAIR_PARTITIONS   8
+#define PAIR_MAX_EVENTS   200000
+#define QUICK_EVENTS      5000
 /* Partition sizing: the mock drops a partition's oldest message sets above
  * 5 MiB.  Aim well below, from the uncompressed size and the compression
  * lz4 is assumed to reach on each kind of topic. */
@@ -113,6 +123,7 @@ struct options {
     int runs;
     int quick;
     unsigned skip;
+    unsigned only; /* bit i: bench_targets[i] is measured */
     const char *json;
     int keep;
     const char *redis_server;
@@ -129,7 +140,8 @@ struct bench {
     struct bench_redis redis;
     struct bench_broker broker;
     redisContext *rc; /* the benchmark's own connection */
-    unsigned seq;     /* consumer groups */
+    struct bench_checker *checker;
+    unsigned seq; /* consumer groups */
     struct bench_results *res;
 };
 
@@ -148,10 +160,13 @@ static void usage(FILE *out)
             "\n"
             "  --events N          events of the main workload (default 1000000)\n"
             "  --runs N            runs of the consumer program, median/min/max (default 3)\n"
-            "  --quick             a smoke run: 20000 events, 1 run, small scaling points,\n"
-            "                      a short event-age phase (well under a minute)\n"
+            "  --quick             a smoke run: 5000 events per consumer, 1 run, one small\n"
+            "                      synthetic point per dimension; event age and two\n"
+            "                      instances for products only (under a minute)\n"
             "  --skip PHASES       comma list of phases to leave out: limits, naive,\n"
             "                      consumer, age, scaling, pair\n"
+            "  --only CONSUMERS    comma list of the consumers to measure (default all:\n"
+            "                      products, carts, orders, access, stock)\n"
             "  --json PATH         also write the figures as JSON\n"
             "  --keep              keep the run's directory (logs, redis and broker files)\n"
             "  --redis-server PATH redis-server to start (default /usr/bin/redis-server)\n"
@@ -201,19 +216,45 @@ static int parse_skip(const char *text, unsigned *skip)
     return 0;
 }
 
+static int parse_only(const char *text, unsigned *only)
+{
+    const char *p = text;
+    while (*p) {
+        size_t len = strcspn(p, ",");
+        size_t i = 0;
+        for (; i < bench_ntargets; i++) {
+            if (strlen(bench_targets[i]->name) == len &&
+                strncmp(bench_targets[i]->name, p, len) == 0)
+                break;
+        }
+        if (i == bench_ntargets || len == 0) {
+            fprintf(stderr,
+                    PROGRAM ": --only: unknown consumer \"%.*s\" (expected a comma list of "
+                            "products, carts, orders, access, stock)\n",
+                    (int)len, p);
+            return -1;
+        }
+        *only |= 1u << i;
+        p += len;
+        if (*p == ',')
+            p++;
+    }
+    if (!*only) {
+        fprintf(stderr, PROGRAM ": --only: expected at least one consumer\n");
+        return -1;
+    }
+    return 0;
+}
+
 /* Returns 0 to run, 1 after --help, -1 on a bad flag. */
 static int parse_flags(int argc, char **argv, struct options *o)
 {
     static const struct option longopts[] = {
-        {"events", required_argument, NULL, 'e'},
-        {"runs", required_argument, NULL, 'r'},
-        {"quick", no_argument, NULL, 'q'},
-        {"skip", required_argument, NULL, 's'},
-        {"json", required_argument, NULL, 'j'},
-        {"keep", no_argument, NULL, 'k'},
-        {"redis-server", required_argument, NULL, 'R'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
+        {"events", required_argument, NULL, 'e'}, {"runs", required_argument, NULL, 'r'},
+        {"quick", no_argument, NULL, 'q'},        {"skip", required_argument, NULL, 's'},
+        {"only", required_argument, NULL, 'o'},   {"json", required_argument, NULL, 'j'},
+        {"keep", no_argument, NULL, 'k'},         {"redis-server", required_argument, NULL, 'R'},
+        {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
     };
     uint64_t events = 0, runs = 0, v;
     memset(o, 0, sizeof(*o));
@@ -236,6 +277,10 @@ static int parse_flags(int argc, char **argv, struct options *o)
             break;
         case 's':
             if (parse_skip(optarg, &o->skip) < 0)
+                return -1;
+            break;
+        case 'o':
+            if (parse_only(optarg, &o->only) < 0)
                 return -1;
             break;
         case 'j':
@@ -268,7 +313,9 @@ static int parse_flags(int argc, char **argv, struct options *o)
         fprintf(stderr, PROGRAM ": unexpected argument \"%s\" (see --help)\n", argv[optind]);
         return -1;
     }
-    o->events = events ? events : o->quick ? 20000 : 1000000;
+    if (!o->only)
+        o->only = (1u << bench_ntargets) - 1;
+    o->events = events ? events : o->quick ? QUICK_EVENTS : 1000000;
     o->runs = runs ? (int)runs : o->quick ? 1 : 3;
     if (access(o->redis_server, X_OK) != 0) {
         fprintf(stderr, PROGRAM ": --redis-server: %s is not an executable (%s)\n", o->redis_server,
@@ -383,6 +430,7 @@ static int consumer_pass(struct bench *b, const struct bench_target *t, const ch
         .on_ready = po->on_ready,
         .opaque = po->opaque,
     };
+    int64_t since_us = cf_wall_us();
     if (bench_run_consumer(&cfg, b->rc, b->stop, &b->pg, run, errstr, errstr_size) < 0)
         return -1;
 
@@ -394,8 +442,12 @@ static int consumer_pass(struct bench *b, const struct bench_target *t, const ch
     struct bench_check_row *row = &r->checks[r->nchecks];
     memset(row, 0, sizeof(*row));
     snprintf(row->label, sizeof(row->label), "%s", label);
-    if (t->check(b->rc, es, from, to, SAMPLE_KEYS, SEED + b->seq, &row->check, errstr,
-                 errstr_size) < 0)
+    int crc = t->check
+                  ? t->check(b->rc, es, from, to, SAMPLE_KEYS, SEED + b->seq, &row->check, errstr,
+                             errstr_size)
+                  : bench_check_model(b->checker, b->rc, t, es, from, to, SAMPLE_KEYS,
+                                      SEED + b->seq, since_us, &row->check, errstr, errstr_size);
+    if (crc < 0)
         return -1;
     r->nchecks++;
     row->deadlettered = run->deadlettered;
@@ -403,12 +455,15 @@ static int consumer_pass(struct bench *b, const struct bench_target *t, const ch
     row->ok = row->check.ok && run->deadlettered == 0 && run->clean_exit;
     bench_progress_note(
         &b->pg,
-        "%s: %.0f events/s; sample check: %zu keys right, %zu missing, %zu stale%s; "
-        "%.0f dead-lettered; exit %s%s",
-        label, run->rate, row->check.right, row->check.missing, row->check.stale,
+        "%s: %.0f events/s; sample check: %zu keys right, %zu expired, %zu missing, %zu "
+        "stale%s; %.0f dead-lettered; exit %s%s",
+        label, run->rate, row->check.right, row->check.expired, row->check.missing,
+        row->check.stale,
         row->check.extra_expected ? (row->check.extra_present ? "; menu present" : "; MENU MISSING")
                                   : "",
         run->deadlettered, run->clean_exit ? "0" : "NOT 0", row->ok ? "" : "  <-- WRONG");
+    if (row->check.example[0])
+        bench_progress_note(&b->pg, "%s: first wrong key: %s", label, row->check.example);
     return 0;
 }
 
@@ -662,12 +717,10 @@ static int phase_age(struct bench *b, const struct bench_target *t, const struct
                             "event age: no consumer rate measured; pacing at %.0f "
                             "events/s",
                             rate);
-    static const char *const fetch5[] = {"CACHEFLEET_KAFKA_PROPERTY_FETCH_WAIT_MAX_MS=5", NULL};
-    /* The quick run keeps the row that approximates a real broker. */
-    if (!b->o.quick && age_row(b, t, es, rate, "default", "defaults (fetch.wait.max.ms=500)", NULL,
-                               errstr, errstr_size) < 0)
-        return -1;
-    return age_row(b, t, es, rate, "fetch5", "fetch.wait.max.ms=5", fetch5, errstr, errstr_size);
+    /* The defaults (kafka.fetch_wait_max_ms 10) approximate a real broker
+     * since the fetch defaults changed: one row. */
+    return age_row(b, t, es, rate, "default", "defaults (fetch.wait.max.ms=10)", NULL, errstr,
+                   errstr_size);
 }
 
 /* One scaling point: its topic, its events, one consumer run. */
@@ -707,10 +760,11 @@ static int scale_point(struct bench *b, const struct bench_target *t, const char
     s->round_trips_pe = run.round_trips / n;
     s->cpu_s_per_m = run.cpu_s / n * 1e6;
     s->avg_payload = avg_payload(es, from, to);
+    s->seconds = run.seconds;
     return 0;
 }
 
-static int phase_scaling(struct bench *b, const struct bench_target *t,
+static int phase_scaling(struct bench *b, const struct bench_target *t, unsigned phases,
                          const struct bench_events *es, char *errstr, size_t errstr_size)
 {
     int quick = b->o.quick;
@@ -722,17 +776,19 @@ static int phase_scaling(struct bench *b, const struct bench_target *t,
         count = es->n;
     size_t from = es->n - count;
     snprintf(topic, sizeof(topic), "bench.%s.batch", t->name);
-    static const long batch_sizes[] = {1, 10, 100, 1000, 5000};
-    bench_progress_note(&b->pg, "scaling: batch size, %zu events", count);
-    for (size_t i = 0; i < sizeof(batch_sizes) / sizeof(batch_sizes[0]); i++) {
+    static const long batch_sizes[] = {1, 100, 1000, 5000};
+    if ((phases & BENCH_TARGET_BATCH) && !quick)
+        bench_progress_note(&b->pg, "scaling: batch size, %zu events", count);
+    for (size_t i = 0;
+         (phases & BENCH_TARGET_BATCH) && i < sizeof(batch_sizes) / sizeof(batch_sizes[0]); i++) {
         /* Every point costs a group join (~3 s in the mock): the quick run
-         * keeps two per dimension. */
-        if (quick && batch_sizes[i] != 1 && batch_sizes[i] != 1000)
+         * keeps none (the synthetic points cover scale_point()). */
+        if (quick)
             continue;
         char point[32];
         snprintf(point, sizeof(point), "%ld", batch_sizes[i]);
         if (scale_point(b, t, "kafka.batch_max", point, topic, es, from, es->n, batch_sizes[i],
-                        NULL, 1.5, i == 0, errstr, errstr_size) < 0)
+                        NULL, t->compression, i == 0, errstr, errstr_size) < 0)
             return -1;
     }
 
@@ -743,49 +799,46 @@ static int phase_scaling(struct bench *b, const struct bench_target *t,
         const char *point;
         const char *env[2];
     } prefetch[] = {
-        {"8192 (default)", {NULL, NULL}},
+        {"16384 (default)", {NULL, NULL}},
         {"65536", {"CACHEFLEET_KAFKA_QUEUED_MAX_KBYTES=65536", NULL}},
     };
-    for (size_t i = 0; !quick && i < sizeof(prefetch) / sizeof(prefetch[0]); i++) {
+    int have_topic = (phases & BENCH_TARGET_BATCH) != 0;
+    for (size_t i = 0;
+         !quick && (phases & BENCH_TARGET_PREFETCH) && i < sizeof(prefetch) / sizeof(prefetch[0]);
+         i++) {
         if (scale_point(b, t, "kafka.queued_max_kbytes", prefetch[i].point, topic, es, from, es->n,
-                        0, prefetch[i].env, 1.5, 0, errstr, errstr_size) < 0)
+                        0, prefetch[i].env, t->compression, !have_topic && i == 0, errstr,
+                        errstr_size) < 0)
             return -1;
     }
-    if (!t->synthesize)
-        return 0;
 
-    /* Payload size and tags per event: synthetic upserts. */
-    static const struct {
-        const char *dimension, *point, *name;
-        size_t value_bytes, tags, events, events_quick;
-    } synth[] = {
-        {"payload", "~100 B", "payload100", 100, 1, SCALE_EVENTS, 0},
-        {"payload", "~1 KB", "payload1k", 1000, 1, SCALE_EVENTS, 0},
-        {"payload", "~10 KB", "payload10k", 10000, 1, SCALE_EVENTS_10K, 500},
-        {"tags per event", "1", "tags1", 450, 1, SCALE_EVENTS, 0},
-        {"tags per event", "10", "tags10", 450, 10, SCALE_EVENTS, 0},
-        {"tags per event", "100", "tags100", 450, 100, SCALE_EVENTS_10K, 500},
-    };
-    for (size_t i = 0; i < sizeof(synth) / sizeof(synth[0]); i++) {
-        if (quick && synth[i].events_quick == 0)
+    /* The target's synthetic dimensions (payload size and tags per event
+     * for products, role members for access). */
+    for (size_t i = 0; i < t->nsynth_points; i++) {
+        const struct bench_synth_point *sp = &t->synth_points[i];
+        if (quick && sp->events_quick == 0)
             continue; /* the quick run keeps one point per dimension */
-        struct bench_synth cfg = {quick ? synth[i].events_quick : synth[i].events,
-                                  synth[i].value_bytes, synth[i].tags};
+        struct bench_synth cfg = sp->cfg;
+        if (quick)
+            cfg.events = sp->events_quick;
         struct bench_events ses;
         bench_events_init(&ses);
-        bench_progress_note(&b->pg, "scaling: %s %s, %zu synthetic events", synth[i].dimension,
-                            synth[i].point, cfg.events);
+        bench_progress_note(&b->pg, "scaling: %s %s, synthetic events", sp->dimension, sp->point);
         if (t->synthesize(b->schemas_dir, SEED, &cfg, &ses, errstr, errstr_size) < 0) {
             bench_events_free(&ses);
             return -1;
         }
-        snprintf(topic, sizeof(topic), "bench.%s.%s", t->name, synth[i].name);
+        snprintf(topic, sizeof(topic), "bench.%s.%s", t->name, sp->name);
         /* Random padding: assume lz4 gains nothing. */
-        int rc = scale_point(b, t, synth[i].dimension, synth[i].point, topic, &ses, 0, ses.n, 0,
-                             NULL, 1.0, 1, errstr, errstr_size);
+        int rc = scale_point(b, t, sp->dimension, sp->point, topic, &ses, 0, ses.n, 0, NULL, 1.0, 1,
+                             errstr, errstr_size);
         bench_events_free(&ses);
         if (rc < 0)
             return -1;
+        if (cfg.members) {
+            b->res->scale[b->res->nscale - 1].members = cfg.members;
+            b->res->scale[b->res->nscale - 1].fanouts = cfg.events;
+        }
     }
     return 0;
 }
@@ -797,12 +850,14 @@ static int phase_pair(struct bench *b, const struct bench_target *t, const struc
     struct bench_run run;
     char topic[128];
     snprintf(topic, sizeof(topic), "bench.%s.pair", t->name);
-    /* As many events of the tail as 8 partitions hold safely (lz4 on bulk
-     * batches of these events gains at least 2x; verified below). */
+    /* As many events of the tail as 8 partitions hold safely (with the
+     * target's assumed lz4 gain; verified below), at most PAIR_MAX_EVENTS
+     * (time). */
     size_t count = 0;
     uint64_t bytes = 0;
-    double cap = PAIR_PARTITIONS * PARTITION_TARGET_BYTES * 2.0;
-    while (count < es->n && (double)(bytes + es->ev[es->n - 1 - count].len) <= cap) {
+    double cap = PAIR_PARTITIONS * PARTITION_TARGET_BYTES * t->compression;
+    while (count < es->n && count < PAIR_MAX_EVENTS &&
+           (double)(bytes + es->ev[es->n - 1 - count].len) <= cap) {
         bytes += es->ev[es->n - 1 - count].len;
         count++;
     }
@@ -889,6 +944,10 @@ static void servers_stop(struct bench *b)
 
 static int bench_target_run(struct bench *b, const struct bench_target *t)
 {
+    /* --quick keeps every consumer's limits, run and synthetic points, and
+     * the other phases for the targets that ask for them: each consumer
+     * pass costs a group join (~3 s in the mock). */
+    unsigned phases = b->o.quick && !(t->phases & BENCH_TARGET_QUICK) ? 0 : t->phases;
     struct bench_results *r = b->res;
     struct bench_events es;
     char errstr[2048];
@@ -897,6 +956,7 @@ static int bench_target_run(struct bench *b, const struct bench_target *t)
     r->consumer = t->name;
     r->topic = t->topic;
     r->program = t->program;
+    r->value_note = t->value_note;
 
     bench_progress_note(&b->pg, "generating %llu %s events (seed %d)",
                         (unsigned long long)b->o.events, t->name, SEED);
@@ -918,7 +978,7 @@ static int bench_target_run(struct bench *b, const struct bench_target *t)
 
     /* The servers, with the main topic sized from the events: lz4 on bulk
      * batches of the shop's events gains at least 1.5x. */
-    r->partitions = partitions_for(&es, 0, es.n, 1.5);
+    r->partitions = partitions_for(&es, 0, es.n, t->compression);
     if (servers_start(b, t, errstr, sizeof(errstr)) < 0) {
         fail_with(b, "%s", errstr);
         goto out;
@@ -943,15 +1003,18 @@ static int bench_target_run(struct bench *b, const struct bench_target *t)
         fail_with(b, "consumer: %s", errstr);
         goto out;
     }
-    if (!(b->o.skip & SKIP_AGE) && phase_age(b, t, &es, errstr, sizeof(errstr)) < 0) {
+    if (!(b->o.skip & SKIP_AGE) && (phases & BENCH_TARGET_AGE) &&
+        phase_age(b, t, &es, errstr, sizeof(errstr)) < 0) {
         fail_with(b, "event age: %s", errstr);
         goto out;
     }
-    if (!(b->o.skip & SKIP_SCALING) && phase_scaling(b, t, &es, errstr, sizeof(errstr)) < 0) {
+    if (!(b->o.skip & SKIP_SCALING) &&
+        phase_scaling(b, t, phases, &es, errstr, sizeof(errstr)) < 0) {
         fail_with(b, "scaling: %s", errstr);
         goto out;
     }
-    if (!(b->o.skip & SKIP_PAIR) && phase_pair(b, t, &es, errstr, sizeof(errstr)) < 0) {
+    if (!(b->o.skip & SKIP_PAIR) && (phases & BENCH_TARGET_PAIR) &&
+        phase_pair(b, t, &es, errstr, sizeof(errstr)) < 0) {
         fail_with(b, "two instances: %s", errstr);
         goto out;
     }
@@ -969,9 +1032,7 @@ out:
 
 int main(int argc, char **argv)
 {
-    struct bench_results results;
     struct bench b;
-    memset(&results, 0, sizeof(results));
     memset(&b, 0, sizeof(b));
     int prc = parse_flags(argc, argv, &b.o);
     if (prc != 0)
@@ -1003,18 +1064,30 @@ int main(int argc, char **argv)
         }
     }
 
+    /* One results record per consumer of the table (those not selected
+     * stay empty and are not reported). */
+    struct bench_results *all = calloc(bench_ntargets, sizeof(*all));
+    if (!all) {
+        fprintf(stderr, PROGRAM ": out of memory\n");
+        return 1;
+    }
     b.stop = &stop_requested;
-    b.res = &results;
     bench_progress_init(&b.pg);
     int64_t t0 = bench_mono_us();
-    bench_results_machine(&results);
-    results.events = b.o.events;
-    results.runs = b.o.runs;
-    results.quick = b.o.quick;
-    results.seed = SEED;
+    for (size_t i = 0; i < bench_ntargets; i++) {
+        struct bench_results *results = &all[i];
+        bench_results_machine(results);
+        results->selected = (b.o.only >> i) & 1u;
+        results->consumer = bench_targets[i]->name;
+        results->events = b.o.events;
+        results->runs = b.o.runs;
+        results->quick = b.o.quick;
+        results->seed = SEED;
+    }
     snprintf(b.schemas_dir, sizeof(b.schemas_dir), "%s/schemas", CF_SOURCE_DIR);
     snprintf(b.broker_prog, sizeof(b.broker_prog), "%s/cachefleet-broker", CF_BUILD_DIR);
 
+    b.checker = bench_checker_new(b.schemas_dir);
     const char *tmp = getenv("TMPDIR");
     snprintf(b.dir, sizeof(b.dir), "%s/cachefleet-bench-XXXXXX", tmp && *tmp ? tmp : "/tmp");
     if (!mkdtemp(b.dir)) {
@@ -1029,25 +1102,45 @@ int main(int argc, char **argv)
                             scrubbed);
 
     char errstr[2048];
-    for (size_t i = 0; i < bench_ntargets && !results.failure[0]; i++)
-        bench_target_run(&b, &bench_targets[i]);
-    if (stop_requested && !results.failure[0])
-        snprintf(results.failure, sizeof(results.failure), "interrupted");
-    results.wall_seconds = (double)(bench_mono_us() - t0) / 1e6;
+    /* A consumer that fails does not stop the others: its report names
+     * the failure and the run exits 1.  An interruption stops the run. */
+    for (size_t i = 0; i < bench_ntargets && !stop_requested; i++) {
+        if (!all[i].selected)
+            continue;
+        b.res = &all[i];
+        int64_t c0 = bench_mono_us();
+        bench_target_run(&b, bench_targets[i]);
+        all[i].wall_seconds = (double)(bench_mono_us() - c0) / 1e6;
+        all[i].started = 1;
+        if (stop_requested && !all[i].failure[0])
+            snprintf(all[i].failure, sizeof(all[i].failure), "interrupted");
+    }
+    for (size_t i = 0; i < bench_ntargets; i++) {
+        if (all[i].selected && !all[i].started && !all[i].failure[0])
+            snprintf(all[i].failure, sizeof(all[i].failure), "not run: interrupted before");
+    }
+    double wall = (double)(bench_mono_us() - t0) / 1e6;
 
-    bench_report_markdown(&results, stdout);
+    bench_report_markdown(all, bench_ntargets, wall, stdout);
     fflush(stdout);
-    if (b.o.json && bench_report_json(&results, b.o.json, errstr, sizeof(errstr)) < 0) {
+    if (b.o.json &&
+        bench_report_json(all, bench_ntargets, wall, b.o.json, errstr, sizeof(errstr)) < 0) {
         bench_progress_note(&b.pg, "%s", errstr);
-        if (!results.failure[0])
-            snprintf(results.failure, sizeof(results.failure), "%.1000s", errstr);
+        for (size_t i = 0; i < bench_ntargets; i++) {
+            if (all[i].selected && !all[i].failure[0])
+                snprintf(all[i].failure, sizeof(all[i].failure), "%.1000s", errstr);
+        }
     }
     if (b.o.keep) {
         bench_progress_note(&b.pg, "kept %s", b.dir);
     } else if (nftw(b.dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS) != 0) {
         bench_progress_note(&b.pg, "could not remove %s: %s", b.dir, strerror(errno));
     }
-    int ok = bench_results_ok(&results);
-    bench_progress_note(&b.pg, "%s in %.1f s", ok ? "done" : "FAILED", results.wall_seconds);
+    int ok = 1;
+    for (size_t i = 0; i < bench_ntargets; i++)
+        ok &= !all[i].selected || bench_results_ok(&all[i]);
+    bench_progress_note(&b.pg, "%s in %.1f s", ok ? "done" : "FAILED", wall);
+    bench_checker_destroy(b.checker);
+    free(all);
     return ok ? 0 : 1;
 }

@@ -106,6 +106,8 @@ struct bench_pipeline *bench_pipeline_new(const struct cf_consumer_def *def,
         .max_value_ttl_ms = def->max_ttl_ms ? def->max_ttl_ms(p->cs) : 0,
         .load_functions = 1,
     };
+    if (redis_port <= 0)
+        return p; /* planning only (the sample check's model) */
     p->ap = cf_apply_new(&as, p->lg);
     if (cf_apply_connect(p->ap) < 0) {
         snprintf(errstr, errstr_size, "pipeline %s: redis: %s", def->name, cf_apply_error(p->ap));
@@ -151,6 +153,11 @@ size_t bench_pipeline_coalesce(struct bench_pipeline *p, size_t *live)
     size_t planned = cf_plan_count(p->plan);
     *live = cf_plan_coalesce(p->plan);
     return planned;
+}
+
+const struct cf_plan *bench_pipeline_plan_of(const struct bench_pipeline *p)
+{
+    return p->plan;
 }
 
 int bench_pipeline_apply(struct bench_pipeline *p, struct cf_apply_result *res, char *errstr,

@@ -30,7 +30,9 @@ struct bench_pipeline;
 
 /* Builds the stages of def with default settings, schemas from
  * schemas_dir and Redis at 127.0.0.1:redis_port (connects and loads the
- * function library now).  Returns NULL with errstr. */
+ * function library now; redis_port <= 0: no apply stage, the pipeline
+ * only plans, and bench_pipeline_apply() must not be called).  Returns
+ * NULL with errstr. */
 struct bench_pipeline *bench_pipeline_new(const struct cf_consumer_def *def,
                                           const char *schemas_dir, int redis_port, char *errstr,
                                           size_t errstr_size);
@@ -47,6 +49,10 @@ int bench_pipeline_plan(struct bench_pipeline *p, const void *payload, size_t le
 /* Coalesces the plan; returns the operations appended before coalescing
  * (planned) and sets *live to those left. */
 size_t bench_pipeline_coalesce(struct bench_pipeline *p, size_t *live);
+
+/* The plan the messages were planned into (borrowed; valid until the
+ * pipeline is destroyed). */
+const struct cf_plan *bench_pipeline_plan_of(const struct bench_pipeline *p);
 
 /* Applies the plan in one pipelined round trip.  Returns 0, or -1 with the
  * apply stage's error in errstr. */

@@ -174,7 +174,7 @@ static void md_limits(const struct bench_results *r, FILE *out)
     char a[48], b[48];
     if (!r->have_read && !r->have_plain && !r->have_fleet && !r->have_naive)
         return;
-    fprintf(out, "## Limits, on the same events in the same run\n\n");
+    fprintf(out, "### Limits, on the same events in the same run\n\n");
     fprintf(out, "| limit | how | figure |\n|---|---|---|\n");
     if (r->have_read)
         fprintf(out,
@@ -183,8 +183,9 @@ static void md_limits(const struct bench_results *r, FILE *out)
                 num(r->read.rate, a, sizeof(a)));
     if (r->have_plain) {
         fprintf(out,
-                "| (b) Redis, plain SET | one hiredis connection, pipelines of 2000, the events' "
-                "(key, representation), %s SETs | %s ops/s |\n",
+                "| (b) Redis, plain SET | one hiredis connection, pipelines of 2000: %s, %s SETs "
+                "| %s ops/s |\n",
+                r->value_note ? r->value_note : "the events' (key, value)",
                 num((double)r->plain.set_ops, b, sizeof(b)), num(r->plain.set_rate, a, sizeof(a)));
         fprintf(out, "| (b) Redis, plain DEL | the same keys, pipelines of 2000 | %s ops/s |\n",
                 num(r->plain.del_rate, a, sizeof(a)));
@@ -192,12 +193,12 @@ static void md_limits(const struct bench_results *r, FILE *out)
     if (r->have_fleet) {
         double ope = r->fleet.events ? (double)r->fleet.ops_sent / (double)r->fleet.events : 0;
         fprintf(out,
-                "| (b) Redis, the fleet's functions | the products planner, coalesced batches of "
+                "| (b) Redis, the fleet's functions | the %s planner, coalesced batches of "
                 "2000, sent by cf_apply_plan (FCALL cachefleet_apply, 1 round trip per batch); "
                 "only the apply calls timed | %s ops/s (= %s events/s; %.2f ops/event, %llu "
                 "FCALLs) |\n",
-                num(r->fleet.ops_rate, a, sizeof(a)), num(r->fleet.events_rate, b, sizeof(b)), ope,
-                (unsigned long long)r->fleet.calls);
+                r->consumer, num(r->fleet.ops_rate, a, sizeof(a)),
+                num(r->fleet.events_rate, b, sizeof(b)), ope, (unsigned long long)r->fleet.calls);
     }
     if (r->have_naive)
         fprintf(out,
@@ -212,7 +213,7 @@ static void md_consumer(const struct bench_results *r, FILE *out)
     char a[48];
     if (r->nruns == 0)
         return;
-    fprintf(out, "## The consumer program (%s), %s events, %d run%s\n\n", r->program,
+    fprintf(out, "### The consumer program (%s), %s events, %d run%s\n\n", r->program,
             num((double)r->events, a, sizeof(a)), r->nruns, r->nruns > 1 ? "s" : "");
     fprintf(out,
             "Each run: FLUSHALL, a fresh consumer group from the beginning of %s, default "
@@ -248,7 +249,7 @@ static void md_consumer(const struct bench_results *r, FILE *out)
     fprintf(out, "\n");
 
     if (r->rate.median > 0) {
-        fprintf(out, "### Ratios: the consumer's median events/s over each limit\n\n");
+        fprintf(out, "#### Ratios: the consumer's median events/s over each limit\n\n");
         fprintf(out, "| ratio | limit | consumer / limit |\n|---|---|---|\n");
         if (r->have_read)
             ratio_row(out, "(a) Kafka read only", r->rate.median, r->read.rate, "events/s");
@@ -264,7 +265,7 @@ static void md_consumer(const struct bench_results *r, FILE *out)
             ratio_row(out, "(c) naive consumer", r->rate.median, r->naive.rate, "events/s");
         fprintf(out,
                 "\n(The SET and function ceilings count Redis operations, the consumer counts "
-                "events: a product event plans several operations, see above.  The functions' "
+                "events: an event may plan several operations, see above.  The functions' "
                 "ceiling takes batches in produced order; the consumer's batches follow Kafka's "
                 "delivery, partition by partition, where one batch holds fewer distinct "
                 "products and tags, so it sends fewer operations per event (compare the "
@@ -278,7 +279,7 @@ static void md_age(const struct bench_results *r, FILE *out)
     if (r->nage == 0)
         return;
     const struct bench_age_row *first = &r->age[0];
-    fprintf(out, "## Event age at a fixed rate\n\n");
+    fprintf(out, "### Event age at a fixed rate\n\n");
     fprintf(out,
             "A producer thread paced with clock_nanosleep (absolute schedule) at half the "
             "consumer's median rate, target %s events/s, producing to a fresh topic while the "
@@ -315,23 +316,27 @@ static void md_age(const struct bench_results *r, FILE *out)
                 num((double)g->events, d, sizeof(d)), num(g->achieved_rate, e, sizeof(e)),
                 g->seconds, a, b, c, steady);
     }
-    fprintf(out,
-            "\nThe mock answers a fetch that finds no new data only after the consumer's full "
-            "fetch.wait.max.ms (500 ms by default) and does not wake up when data arrives, "
-            "unlike a real broker's long poll; fetch.wait.max.ms=5 "
-            "(CACHEFLEET_KAFKA_PROPERTY_FETCH_WAIT_MAX_MS) approximates the real behaviour.\n\n");
+    fprintf(out, "\nThe mock answers a fetch that finds no new data only after the consumer's full "
+                 "fetch.wait.max.ms and does not wake up when data arrives, unlike a real broker's "
+                 "long poll; the consumer's default kafka.fetch_wait_max_ms of 10 ms bounds what "
+                 "that adds.\n\n");
 }
 
 static void md_scaling(const struct bench_results *r, FILE *out)
 {
     if (r->nscale == 0)
         return;
-    fprintf(out, "## Scaling (one run per point)\n\n");
+    fprintf(out, "### Scaling (one run per point)\n\n");
     fprintf(out, "Batch size and prefetch: the tail of the main workload (the shop's change mix); "
                  "kafka.queued_max_kbytes is the consumer's prefetch (librdkafka's "
                  "queued.max.messages.kbytes, set through CACHEFLEET_KAFKA_QUEUED_MAX_KBYTES).  "
-                 "Payload and tags: synthetic ProductUpserted events (about five per product, 2 "
-                 "search terms, random padding in the representation), default settings.\n");
+                 "Payload and tags (products): synthetic ProductUpserted events (about five per "
+                 "product, 2 search terms, random padding in the representation).  Role members "
+                 "(access): N users join role \"bench\" (UserRolesChanged with permissions) among "
+                 "at least 100 joins per fan-out, then RolePermissionsChanged of \"bench\" (one "
+                 "fan-out operation each, Redis walks the N members); ms per fan-out is the run's "
+                 "time less the joins' time at the 1-member point's rate, over the fan-outs.  "
+                 "Default settings.\n");
     const char *dim = "";
     for (int i = 0; i < r->nscale; i++) {
         const struct bench_scale_row *s = &r->scale[i];
@@ -350,22 +355,51 @@ static void md_scaling(const struct bench_results *r, FILE *out)
                 s->ops_sent_pe, s->fcalls_pe, s->round_trips_pe, s->cpu_s_per_m);
     }
     fprintf(out, "\n");
+    /* Role members: the time of one fan-out, from the 1-member point's
+     * per-event time for the joins. */
+    double per_join = 0;
+    for (int i = 0; i < r->nscale; i++) {
+        const struct bench_scale_row *s = &r->scale[i];
+        if (s->fanouts && s->members == 1 && s->rate > 0)
+            per_join = 1.0 / s->rate;
+    }
+    int header = 0;
+    for (int i = 0; per_join > 0 && i < r->nscale; i++) {
+        const struct bench_scale_row *s = &r->scale[i];
+        if (!s->fanouts || s->rate <= 0)
+            continue;
+        if (!header)
+            fprintf(out, "| role members | seconds | fan-outs | ms per fan-out (est.) | members "
+                         "walked per second |\n|---|---|---|---|---|\n");
+        header = 1;
+        double joins_s = (double)(s->events - s->fanouts) * per_join;
+        double fan_s = s->seconds - joins_s;
+        if (fan_s < 0)
+            fan_s = 0;
+        char a[48];
+        fprintf(out, "| %s | %.2f | %llu | %.2f | %s |\n", s->point, s->seconds,
+                (unsigned long long)s->fanouts, 1000.0 * fan_s / (double)s->fanouts,
+                fan_s > 0 ? num((double)s->members * (double)s->fanouts / fan_s, a, sizeof(a))
+                          : "n/a");
+    }
+    if (header)
+        fprintf(out, "\n");
     double base = 0, big = 0;
     for (int i = 0; i < r->nscale; i++) {
         if (strcmp(r->scale[i].dimension, "kafka.queued_max_kbytes") != 0)
             continue;
-        if (strncmp(r->scale[i].point, "8192", 4) == 0)
+        if (strstr(r->scale[i].point, "default"))
             base = r->scale[i].rate;
-        else
+        else if (strncmp(r->scale[i].point, "65536", 5) == 0)
             big = r->scale[i].rate;
     }
     if (base > 0 && big > 0)
         fprintf(out,
                 "Prefetch: with kafka.queued_max_kbytes=65536 the consumer applies %.2fx the "
-                "events/s of the default 8192 on the same events.  librdkafka %s stops fetching "
-                "for a fixed second once its queue holds queued.max.messages.kbytes "
+                "events/s of the default 16384 on the same events.  librdkafka %s stops "
+                "fetching for a fixed second once its queue holds queued.max.messages.kbytes "
                 "(confluentinc/librdkafka#2879; fetch.queue.backoff.ms came in a later "
-                "release), and one fetch of many partitions brings more than 8 MB here.\n\n",
+                "release).\n\n",
                 big / base, r->rdkafka);
 }
 
@@ -374,7 +408,7 @@ static void md_pair(const struct bench_results *r, FILE *out)
     char a[48], b[48], c[48], d[48];
     if (!r->have_pair)
         return;
-    fprintf(out, "## Two instances in one group\n\n");
+    fprintf(out, "### Two instances in one group\n\n");
     fprintf(out,
             "A topic of %d partitions holding %s events, FLUSHALL before each setup, each with "
             "a fresh group; the two instances start together and share the partitions.\n\n",
@@ -394,12 +428,22 @@ static void md_checks(const struct bench_results *r, FILE *out)
 {
     if (r->nchecks == 0)
         return;
-    fprintf(out, "## Correctness\n\n");
-    fprintf(out, "After each consumer run: a sample of product ids seen in the events, each key "
-                 "compared with the state the events imply (the representation of the product's "
-                 "highest-version event when it is an upsert with one and no later "
-                 "ProductRelatedChanged; absent otherwise), the menu key when the events hold "
-                 "category events, nothing dead-lettered, exit status 0 after SIGTERM.\n\n");
+    fprintf(out, "### Correctness\n\n");
+    if (r->checks[0].check.extra_name[0])
+        fprintf(out,
+                "After each consumer run: a sample of product ids seen in the events, each key "
+                "compared with the state the events imply (the representation of the product's "
+                "highest-version event when it is an upsert with one and no later "
+                "ProductRelatedChanged; absent otherwise), the menu key when the events hold "
+                "category events, nothing dead-lettered, exit status 0 after SIGTERM.\n\n");
+    else
+        fprintf(out,
+                "After each consumer run: a sample of the keys the events touch, compared with "
+                "the oracle's model of the same events planned by the consumer's own code "
+                "(tools/oracle/model.h): each value's bytes or its absence (tombstones), its "
+                "marker {key}:v (version and times), each index set's members; a value whose "
+                "TTL is shorter than the run counts as expired, not missing; nothing "
+                "dead-lettered, exit status 0 after SIGTERM.\n\n");
     fprintf(out, "| run | sample check | expected absent | menu | dead-lettered | exit | verdict "
                  "|\n|---|---|---|---|---|---|---|\n");
     size_t right = 0, missing = 0, stale = 0;
@@ -410,8 +454,11 @@ static void md_checks(const struct bench_results *r, FILE *out)
         missing += c->check.missing;
         stale += c->check.stale;
         bad += !c->ok;
-        fprintf(out, "| %s | %zu right, %zu missing, %zu stale | %zu | %s | %.0f | %s | %s |\n",
-                c->label, c->check.right, c->check.missing, c->check.stale, c->check.expect_absent,
+        fprintf(out,
+                "| %s | %zu right, %zu expired, %zu missing, %zu stale (%zu markers wrong) | %zu "
+                "| %s | %.0f | %s | %s |\n",
+                c->label, c->check.right, c->check.expired, c->check.missing, c->check.stale,
+                c->check.markers_wrong, c->check.expect_absent,
                 c->check.extra_expected ? (c->check.extra_present ? "present" : "MISSING") : "n/a",
                 c->deadlettered, c->clean_exit ? "0" : "NOT 0", c->ok ? "ok" : "WRONG");
     }
@@ -419,17 +466,14 @@ static void md_checks(const struct bench_results *r, FILE *out)
             stale, bad ? " - SOME CHECKS FAILED" : "");
 }
 
-void bench_report_markdown(const struct bench_results *r, FILE *out)
+/* One consumer's section. */
+static void md_one(const struct bench_results *r, FILE *out)
 {
     char a[48], b[48];
-    fprintf(out, "# cachefleet benchmark: %s consumer\n\n", r->consumer);
+    fprintf(out, "## %s consumer\n\n", r->consumer);
     if (r->failure[0])
         fprintf(out, "**The run did not complete:** %s\n\n", r->failure);
-    fprintf(out, "- Date: %s; wall time %.1f s\n", r->date, r->wall_seconds);
-    fprintf(out, "- Machine: %s, %d cores, %.1f GiB, %s\n", r->cpu, r->cores, r->mem_gib,
-            r->kernel);
-    fprintf(out, "- Versions: librdkafka %s, redis-server %s, hiredis %s\n", r->rdkafka, r->redis,
-            r->hiredis);
+    fprintf(out, "- Wall time of this consumer's phases: %.1f s\n", r->wall_seconds);
     fprintf(out,
             "- Run: %s events (seed %llu)%s, consumer figures are the median, min and max of %d "
             "run%s; every server on loopback, started by the benchmark (redis-server without "
@@ -439,7 +483,7 @@ void bench_report_markdown(const struct bench_results *r, FILE *out)
     if (r->events > 0)
         fprintf(out,
                 "- Workload: the simulator's shop (tools/sim) on topic %s (%d partitions, lz4); "
-                "average event %.0f B; %s events carry a representation (average %.0f B); "
+                "average event %.0f B; %s events carry a value to cache (average %.0f B); "
                 "generated in %.1f s\n",
                 r->topic, r->partitions, r->avg_payload,
                 num((double)r->valued_events, b, sizeof(b)), r->avg_value, r->gen_seconds);
@@ -459,6 +503,97 @@ void bench_report_markdown(const struct bench_results *r, FILE *out)
     md_checks(r, out);
 }
 
+static double ratio_of(double x, double limit)
+{
+    return limit > 0 && x > 0 ? x / limit : 0;
+}
+
+/* The summary across consumers: one row each. */
+static void md_summary(const struct bench_results *all, size_t n, FILE *out)
+{
+    char a[48], b[48], c[48], d[48], e[48], f[48];
+    fprintf(out, "## Summary\n\n");
+    fprintf(out, "Consumer events/s: median (min - max) of the runs over the main workload.  (a) "
+                 "Kafka read only, events/s; (b) pipelined plain SET and the fleet's functions, "
+                 "ops/s; (c) naive, one round trip per event, events/s.  Ratios: the consumer's "
+                 "median over min((a), SET) and over (c).  Age: p50 / p99 / max at half the "
+                 "consumer's rate.\n\n");
+    fprintf(out, "| consumer | events/s | (a) read | (b) SET | (b) functions | (c) naive | "
+                 "/ min((a), SET) | / naive | round trips/event | commands/event | ops "
+                 "planned / sent per event | CPU s per M events | peak RSS MiB | age p50 / p99 "
+                 "/ max | checks |\n"
+                 "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+    for (size_t i = 0; i < n; i++) {
+        const struct bench_results *r = &all[i];
+        if (!r->selected)
+            continue;
+        char rate[96], age[96];
+        if (r->nruns > 0)
+            snprintf(rate, sizeof(rate), "%s (%s - %s)", num(r->rate.median, a, sizeof(a)),
+                     num(r->rate.min, b, sizeof(b)), num(r->rate.max, c, sizeof(c)));
+        else
+            snprintf(rate, sizeof(rate), "n/a");
+        if (r->nage > 0) {
+            char x[24], y[24], z[24];
+            seconds_text(r->age[0].p50, r->age[0].p50_overflow, x, sizeof(x));
+            seconds_text(r->age[0].p99, r->age[0].p99_overflow, y, sizeof(y));
+            seconds_text(r->age[0].max, 0, z, sizeof(z));
+            snprintf(age, sizeof(age), "%s / %s / %s", x, y, z);
+        } else {
+            snprintf(age, sizeof(age), "not measured");
+        }
+        double lim = r->have_read ? r->read.rate : 0;
+        if (r->have_plain && r->plain.set_rate > 0 && (lim <= 0 || r->plain.set_rate < lim))
+            lim = r->plain.set_rate;
+        int bad = 0;
+        for (int k = 0; k < r->nchecks; k++)
+            bad += !r->checks[k].ok;
+        char checks[64];
+        if (r->failure[0])
+            snprintf(checks, sizeof(checks), "FAILED: see below");
+        else
+            snprintf(checks, sizeof(checks), "%d of %d ok", r->nchecks - bad, r->nchecks);
+        fprintf(out,
+                "| %s | %s | %s | %s | %s | %s | %.2f | %.1f | %.4f | %.2f | %.2f / %.2f | %.1f "
+                "| %.1f | %s | %s |\n",
+                r->consumer, rate, r->have_read ? num(r->read.rate, d, sizeof(d)) : "n/a",
+                r->have_plain ? num(r->plain.set_rate, e, sizeof(e)) : "n/a",
+                r->have_fleet ? num(r->fleet.ops_rate, f, sizeof(f)) : "n/a",
+                r->have_naive ? num(r->naive.rate, a, sizeof(a)) : "n/a",
+                ratio_of(r->rate.median, lim),
+                ratio_of(r->rate.median, r->have_naive ? r->naive.rate : 0),
+                r->round_trips_pe.median, r->commands_pe.median, r->ops_planned_pe.median,
+                r->ops_sent_pe.median, r->cpu_s_per_m.median, r->rss_mib.median, age, checks);
+    }
+    fprintf(out, "\n");
+}
+
+void bench_report_markdown(const struct bench_results *all, size_t n, double wall_seconds,
+                           FILE *out)
+{
+    const struct bench_results *r = NULL;
+    for (size_t i = 0; i < n && !r; i++)
+        r = all[i].selected ? &all[i] : NULL;
+    if (!r)
+        return;
+    fprintf(out, "# cachefleet benchmark\n\n");
+    fprintf(out, "- Date: %s; wall time %.1f s\n", r->date, wall_seconds);
+    fprintf(out, "- Machine: %s, %d cores, %.1f GiB, %s\n", r->cpu, r->cores, r->mem_gib,
+            r->kernel);
+    fprintf(out, "- Versions: librdkafka %s, redis-server %s, hiredis %s\n\n", r->rdkafka, r->redis,
+            r->hiredis);
+    for (size_t i = 0; i < n; i++) {
+        if (all[i].selected && all[i].failure[0])
+            fprintf(out, "**The %s consumer's run did not complete:** %s\n\n", all[i].consumer,
+                    all[i].failure);
+    }
+    md_summary(all, n, out);
+    for (size_t i = 0; i < n; i++) {
+        if (all[i].selected)
+            md_one(&all[i], out);
+    }
+}
+
 /* ------------------------------------------------------------------------
  * JSON
  * ------------------------------------------------------------------------ */
@@ -471,11 +606,12 @@ static json_t *stat_json(const struct bench_stat *s)
 
 static json_t *check_json(const struct bench_check *c)
 {
-    return json_pack("{s:I,s:I,s:I,s:I,s:I,s:b,s:b,s:s,s:b}", "sampled", (json_int_t)c->sampled,
-                     "right", (json_int_t)c->right, "missing", (json_int_t)c->missing, "stale",
-                     (json_int_t)c->stale, "expect_absent", (json_int_t)c->expect_absent,
-                     "extra_expected", c->extra_expected, "extra_present", c->extra_present,
-                     "extra_key", c->extra_name, "ok", c->ok);
+    return json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:b,s:b,s:s,s:b}", "expired",
+                     (json_int_t)c->expired, "markers_wrong", (json_int_t)c->markers_wrong,
+                     "sampled", (json_int_t)c->sampled, "right", (json_int_t)c->right, "missing",
+                     (json_int_t)c->missing, "stale", (json_int_t)c->stale, "expect_absent",
+                     (json_int_t)c->expect_absent, "extra_expected", c->extra_expected,
+                     "extra_present", c->extra_present, "extra_key", c->extra_name, "ok", c->ok);
 }
 
 static json_t *opt_rate(double v)
@@ -483,8 +619,7 @@ static json_t *opt_rate(double v)
     return v > 0 ? json_real(v) : json_null();
 }
 
-int bench_report_json(const struct bench_results *r, const char *path, char *errstr,
-                      size_t errstr_size)
+static json_t *one_json(const struct bench_results *r)
 {
     json_t *root = json_object();
     json_object_set_new(root, "date", json_string(r->date));
@@ -610,13 +745,15 @@ int bench_report_json(const struct bench_results *r, const char *path, char *err
     for (int i = 0; i < r->nscale; i++) {
         const struct bench_scale_row *s = &r->scale[i];
         json_array_append_new(
-            scale, json_pack("{s:s,s:s,s:I,s:f,s:o,s:b,s:f,s:f,s:f,s:f,s:f}", "dimension",
-                             s->dimension, "point", s->point, "events", (json_int_t)s->events,
-                             "avg_payload_bytes", s->avg_payload, "events_per_s", opt_rate(s->rate),
-                             "rate_polled", s->rate_observed, "ops_planned_per_event",
-                             s->ops_planned_pe, "ops_sent_per_event", s->ops_sent_pe,
-                             "fcalls_per_event", s->fcalls_pe, "round_trips_per_event",
-                             s->round_trips_pe, "cpu_s_per_million_events", s->cpu_s_per_m));
+            scale,
+            json_pack("{s:f,s:I,s:I,s:s,s:s,s:I,s:f,s:o,s:b,s:f,s:f,s:f,s:f,s:f}", "seconds",
+                      s->seconds, "role_members", (json_int_t)s->members, "fanouts",
+                      (json_int_t)s->fanouts, "dimension", s->dimension, "point", s->point,
+                      "events", (json_int_t)s->events, "avg_payload_bytes", s->avg_payload,
+                      "events_per_s", opt_rate(s->rate), "rate_polled", s->rate_observed,
+                      "ops_planned_per_event", s->ops_planned_pe, "ops_sent_per_event",
+                      s->ops_sent_pe, "fcalls_per_event", s->fcalls_pe, "round_trips_per_event",
+                      s->round_trips_pe, "cpu_s_per_million_events", s->cpu_s_per_m));
     }
     json_object_set_new(root, "scaling", scale);
 
@@ -640,7 +777,24 @@ int bench_report_json(const struct bench_results *r, const char *path, char *err
                                         "clean_exit", c->clean_exit, "ok", c->ok));
     }
     json_object_set_new(root, "checks", checks);
+    return root;
+}
 
+int bench_report_json(const struct bench_results *all, size_t n, double wall_seconds,
+                      const char *path, char *errstr, size_t errstr_size)
+{
+    json_t *root = json_object();
+    json_t *list = json_array();
+    int ok = 1;
+    for (size_t i = 0; i < n; i++) {
+        if (!all[i].selected)
+            continue;
+        ok &= bench_results_ok(&all[i]);
+        json_array_append_new(list, one_json(&all[i]));
+    }
+    json_object_set_new(root, "wall_seconds", json_real(wall_seconds));
+    json_object_set_new(root, "ok", json_boolean(ok));
+    json_object_set_new(root, "consumers", list);
     int rc = 0;
     if (json_dump_file(root, path, JSON_INDENT(2) | JSON_SORT_KEYS) != 0) {
         snprintf(errstr, errstr_size, "--json %s: cannot write the file", path);

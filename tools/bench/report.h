@@ -1,4 +1,4 @@
-/* report.h - the figures of one benchmark run, and their two renderings:
+/* report.h - the figures of one benchmark run (one record per consumer), and their two renderings:
  * a Markdown report (stdout) and the same figures as JSON (--json PATH).
  *
  * What it owns: the results model (filled by the phases in main.c), the
@@ -29,10 +29,10 @@
 #define BENCH_MAX_SCALE         24
 #define BENCH_MAX_CHECKS        48
 #define BENCH_TOP_CMDS          8
-#define BENCH_MAX_AGE           2
+#define BENCH_MAX_AGE           1
 #define BENCH_AGE_WARMUP_MS     1000
 #define BENCH_AGE_MAX_EVENTS    150000 /* see the event-age section of the report */
-#define BENCH_AGE_SECONDS       20
+#define BENCH_AGE_SECONDS       10
 #define BENCH_AGE_SECONDS_QUICK 3
 
 struct bench_stat {
@@ -63,6 +63,9 @@ struct bench_scale_row {
     double ops_planned_pe, ops_sent_pe, fcalls_pe, round_trips_pe;
     double cpu_s_per_m;
     double avg_payload;
+    double seconds;   /* the run's applying time (events / rate) */
+    uint64_t members; /* role members: the role's members (0: another dimension) */
+    uint64_t fanouts; /* role members: the fan-outs among the events */
 };
 
 struct bench_age_row {
@@ -98,7 +101,10 @@ struct bench_results {
     double mem_gib;
     char kernel[160];
     char rdkafka[32], redis[32], hiredis[32];
+    int selected; /* measured in this run (--only) */
+    int started;  /* its phases ran (some may have failed) */
     const char *consumer, *topic, *program;
+    const char *value_note; /* what the plain SET baseline writes */
     uint64_t events;
     int runs;
     int quick;
@@ -163,12 +169,15 @@ struct bench_results {
  * and hiredis versions; redis is filled by the caller). */
 void bench_results_machine(struct bench_results *r);
 
-/* The Markdown report. */
-void bench_report_markdown(const struct bench_results *r, FILE *out);
+/* The Markdown report of the selected consumers of all[0..n): a summary
+ * table across them, then one section each.  wall_seconds: the whole run. */
+void bench_report_markdown(const struct bench_results *all, size_t n, double wall_seconds,
+                           FILE *out);
 
-/* The same figures as JSON into path.  Returns 0, or -1 with errstr. */
-int bench_report_json(const struct bench_results *r, const char *path, char *errstr,
-                      size_t errstr_size);
+/* The same figures as JSON into path ({"consumers": [...]}).  Returns 0,
+ * or -1 with errstr. */
+int bench_report_json(const struct bench_results *all, size_t n, double wall_seconds,
+                      const char *path, char *errstr, size_t errstr_size);
 
 /* 1 when every correctness check passed and nothing failed. */
 int bench_results_ok(const struct bench_results *r);

@@ -1,5 +1,4 @@
-/* target_products.c - the products consumer in the benchmark's table, and
- * the table itself.
+/* target_products.c - the products consumer in the benchmark's table.
  *
  * What it owns: the products workloads (the simulator's shop model for the
  * main one; synthetic ProductUpserted events of a chosen value size and
@@ -413,20 +412,34 @@ fail:
 }
 
 /* ------------------------------------------------------------------------
- * The table
+ * The target
  * ------------------------------------------------------------------------ */
 
-const struct bench_target bench_targets[] = {
-    {
-        .name = "products",
-        .topic = "shop.products",
-        .program = "cachefleet-products",
-        .def = &products_consumer,
-        .generate = products_generate,
-        .synthesize = products_synthesize,
-        .cache_key = products_cache_key,
-        .check = products_check,
-    },
+#define SCALE_EVENTS     100000
+#define SCALE_EVENTS_10K 20000
+
+static const struct bench_synth_point products_points[] = {
+    {"payload", "~100 B", "payload100", {SCALE_EVENTS, 100, 1, 0}, 0},
+    {"payload", "~1 KB", "payload1k", {SCALE_EVENTS, 1000, 1, 0}, 0},
+    {"payload", "~10 KB", "payload10k", {SCALE_EVENTS_10K, 10000, 1, 0}, 0},
+    {"tags per event", "1", "tags1", {SCALE_EVENTS, 450, 1, 0}, 0},
+    {"tags per event", "10", "tags10", {SCALE_EVENTS, 450, 10, 0}, 0},
+    {"tags per event", "100", "tags100", {SCALE_EVENTS_10K, 450, 100, 0}, 500},
 };
 
-const size_t bench_ntargets = sizeof(bench_targets) / sizeof(bench_targets[0]);
+const struct bench_target bench_target_products = {
+    .name = "products",
+    .topic = "shop.products",
+    .program = "cachefleet-products",
+    .def = &products_consumer,
+    .phases = BENCH_TARGET_AGE | BENCH_TARGET_BATCH | BENCH_TARGET_PREFETCH | BENCH_TARGET_PAIR |
+              BENCH_TARGET_QUICK,
+    .compression = 1.5,
+    .value_note = "SET product:{id} to the representation",
+    .generate = products_generate,
+    .synthesize = products_synthesize,
+    .synth_points = products_points,
+    .nsynth_points = sizeof(products_points) / sizeof(products_points[0]),
+    .cache_key = products_cache_key,
+    .check = products_check,
+};
