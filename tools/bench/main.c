@@ -637,7 +637,10 @@ static int age_row(struct bench *b, const struct bench_target *t, const struct b
         count = BENCH_AGE_MAX_EVENTS;
     if (count < 1)
         count = 1;
-    size_t from = es->n - count, to = es->n;
+    /* The tail of the workload (steady changes), or its head for a target
+     * whose cache state depends on history a tail lacks (targets.h). */
+    size_t from = t->age_from_start ? 0 : es->n - count;
+    size_t to = from + count;
     /* Paced production makes small message sets that lz4 barely
      * compresses: size the topic from the uncompressed bytes. */
     int parts = partitions_for(es, from, to, 1.0);

@@ -198,6 +198,7 @@ const struct bench_target bench_target_access = {
     .program = "cachefleet-access",
     .def = &access_consumer,
     .phases = BENCH_TARGET_AGE,
+    .age_from_start = 1,
     .compression = 1.5,
     .value_note = "SET perms:{user} to the permissions array (sessions and role sets "
                   "are SADD/SREM in the consumer)",

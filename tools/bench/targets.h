@@ -80,6 +80,13 @@ struct bench_target {
     unsigned phases;        /* BENCH_TARGET_* */
     double compression;     /* what lz4 is assumed to gain on its bulk batches */
     const char *value_note; /* what the plain SET baseline writes, for the report */
+    /* 1: the event-age phase replays the head of the workload, not its
+     * tail.  Access: a tail starts after users joined their roles, so the
+     * role sets lack them; a guarded warm is then refused or kept depending
+     * on whether a later fan-out of the role reached Redis first, which the
+     * paced run makes likely (a safe cache miss, but not the model's
+     * state). */
+    int age_from_start;
 
     /* The main workload: n events of the simulator's model with a fixed
      * seed, appended to out.  Returns 0, or -1 with errstr. */
