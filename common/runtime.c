@@ -120,6 +120,7 @@ struct runtime {
     unsigned rand_state;   /* backoff jitter */
     bool stored_since_commit;
     bool rewarm;              /* --rewarm: a replay without a group (source.h) */
+    int64_t rewind_logged_ms; /* the last "cannot rewind" warning */
     int64_t last_commit_ms;
     int64_t stop_deadline_ms; /* when SIGTERM gives up on a batch; 0: not stopping */
 
@@ -485,10 +486,18 @@ static int ensure_epochs(struct runtime *rt)
         int64_t low = 0;
         char err[512];
         if (cf_source_rewind(rt->src, rt->s.kafka_topic, parts[i], &low, err, sizeof(err)) < 0) {
-            cf_log_emit(rt->lg, CF_LOG_WARN, "cannot rewind a partition for re-warming",
-                        CF_LI("partition", parts[i]), CF_LS("error", err), CF_LEND);
-            rc = -1;
-            goto out;
+            /* Kafka, not Redis: typically "rebalance in progress" while
+             * the group moves partitions.  The epoch stays unset, so the
+             * rewind is tried again before the next batch (or by the
+             * partition's next owner); the batch in hand goes on. */
+            exists[i] = -1;
+            if (cf_mono_ms() - rt->rewind_logged_ms >= 10000) {
+                rt->rewind_logged_ms = cf_mono_ms();
+                cf_log_emit(rt->lg, CF_LOG_WARN,
+                            "cannot rewind a partition for re-warming yet; will retry",
+                            CF_LI("partition", parts[i]), CF_LS("error", err), CF_LEND);
+            }
+            continue;
         }
         drop_partition_messages(rt, parts[i]);
         if (cf_apply_mark(rt->ap, &ptrs[i], 1) < 0) {
@@ -502,7 +511,8 @@ static int ensure_epochs(struct runtime *rt)
                     CF_LI("from_offset", low), CF_LEND);
     }
     for (size_t i = 0; i < n; i++)
-        rt->ep_gen[epoch_slot(rt, parts[i])] = gen;
+        if (exists[i] >= 0)
+            rt->ep_gen[epoch_slot(rt, parts[i])] = gen;
 out:
     free(keys);
     free(ptrs);
