@@ -116,6 +116,10 @@ local function newer(a, b)
     return a > b
 end
 
+local function canonical(d)
+    return d == '0' or string.match(d, '^[1-9]%d*$') ~= nil
+end
+
 local function max_str(a, b)
     if newer(a, b) then
         return a
@@ -214,7 +218,7 @@ end
 -- those written from data read after ts (their marker's W, the fill's read
 -- time or the warm's event time, is newer), which already reflect the
 -- change; a replayed tag invalidation leaves them.  A marker the caller
--- may not read (Redis's ACL) counts as none: the member is deleted.
+-- may not read (Redis's ACL) counts as none: that member is deleted.
 local function fresh_members(members, ts)
     local dels = {}
     for j = 1, #members, 512 do
@@ -224,9 +228,17 @@ local function fresh_members(members, ts)
             vkeys[#vkeys + 1] = marker_key(members[k])
         end
         local got = redis.pcall('MGET', unpack(vkeys))
-        local readable = type(got) == 'table' and not got.err
+        if type(got) == 'table' and got.err then
+            -- One marker the ACL hides fails the whole MGET: read them one
+            -- by one, so that only the hidden ones count as absent.
+            got = {}
+            for k = 1, #vkeys do
+                local one = redis.pcall('GET', vkeys[k])
+                got[k] = (type(one) == 'string') and one or false
+            end
+        end
         for k = j, last do
-            local m = readable and got[k - j + 1]
+            local m = got[k - j + 1]
             local w = m and string.match(m, '^%d+ (%d+) %d+$')
             if not (w and newer(w, ts)) then
                 dels[#dels + 1] = members[k]
@@ -543,8 +555,10 @@ local function fill(keys, argv)
     local key = keys[1]
     local value, ttl, ver, read = argv[1], tonumber(argv[2]), argv[3], argv[4]
     local tomb = tonumber(argv[5] or '3600000')
-    if not value or not ttl or ttl <= 0 or not ver or not string.match(ver, '^%d+$') or
-        not read or not string.match(read, '^%d+$') then
+    -- Canonical decimals only: newer() compares lengths first, so a zero-
+    -- padded read time would outrank every tag invalidation.
+    if not value or not ttl or ttl <= 0 or not ver or not canonical(ver) or
+        not read or not canonical(read) then
         return redis.error_reply('ERR cachefleet_fill: usage: key [tag...] value ttl_ms version read_us [tomb_ms]')
     end
     local vkey = marker_key(key)

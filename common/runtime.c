@@ -121,6 +121,8 @@ struct runtime {
     bool stored_since_commit;
     bool rewarm;              /* --rewarm: a replay without a group (source.h) */
     int64_t rewind_logged_ms; /* the last "cannot rewind" warning */
+    int64_t rewind_retry_ms;  /* no rewind attempt before this (after a failure) */
+    int64_t rewind_backoff_ms;
     int64_t last_commit_ms;
     int64_t stop_deadline_ms; /* when SIGTERM gives up on a batch; 0: not stopping */
 
@@ -485,7 +487,17 @@ static int ensure_epochs(struct runtime *rt)
             continue;
         int64_t low = 0;
         char err[512];
+        if (cf_mono_ms() < rt->rewind_retry_ms) {
+            exists[i] = -1; /* the last rewind failed moments ago: not yet */
+            continue;
+        }
         if (cf_source_rewind(rt->src, rt->s.kafka_topic, parts[i], &low, err, sizeof(err)) < 0) {
+            /* Back off (doubling, 30 s at most): each attempt may wait on
+             * Kafka for seconds without polling. */
+            rt->rewind_backoff_ms = rt->rewind_backoff_ms ? rt->rewind_backoff_ms * 2 : 500;
+            if (rt->rewind_backoff_ms > 30000)
+                rt->rewind_backoff_ms = 30000;
+            rt->rewind_retry_ms = cf_mono_ms() + rt->rewind_backoff_ms;
             /* Kafka, not Redis: typically "rebalance in progress" while
              * the group moves partitions.  The epoch stays unset, so the
              * rewind is tried again before the next batch (or by the
@@ -499,6 +511,7 @@ static int ensure_epochs(struct runtime *rt)
             }
             continue;
         }
+        rt->rewind_backoff_ms = 0;
         drop_partition_messages(rt, parts[i]);
         if (cf_apply_mark(rt->ap, &ptrs[i], 1) < 0) {
             rc = -1;
@@ -1005,10 +1018,11 @@ int cf_runtime_main(const struct cf_consumer_def *def, int argc, char **argv,
             break;
         }
     }
-    if (status == 0 && rt->n > 0)
-        process_batch(rt); /* stop arrived while collecting */
-    if (rt->rewarm && status == 0 && !cf_source_replay_done(rt->src, NULL, NULL))
-        status = 1; /* stopped (a signal) before the end: not a complete re-warm */
+    if (status == 0 && rt->n > 0 && process_batch(rt) < 0 && rt->rewarm)
+        status = 1; /* stop arrived while collecting */
+    if (rt->rewarm && status == 0 &&
+        (rt->n + rt->nstash > 0 || !cf_source_replay_done(rt->src, NULL, NULL)))
+        status = 1; /* stopped (a signal) before every event was applied */
     maybe_commit(rt, true);
     cf_log_emit(rt->lg, CF_LOG_INFO, "stopping", CF_LU("events_not_applied", rt->n + rt->nstash),
                 CF_LEND);

@@ -332,13 +332,24 @@ static struct cf_source *source_new(const struct cf_settings *s, struct cf_log *
         {"fetch.max.bytes", fetch_max, "kafka.fetch_max_bytes"},
     };
     for (size_t i = 0; i < sizeof(props) / sizeof(props[0]); i++) {
-        /* Pass-through properties (kafka.property) win over these. */
+        /* Pass-through properties (kafka.property) win over these, except
+         * what a replay's end depends on (set again below). */
         bool overridden = false;
         for (size_t j = 0; j < s->kafka_properties.count; j++)
             overridden |= strcmp(s->kafka_properties.names[j], props[i].name) == 0;
         if (overridden)
             continue;
         if (set(conf, props[i].name, props[i].value, props[i].setting ? props[i].setting : props[i].name,
+                errstr, errstr_size) < 0)
+            goto fail_conf;
+    }
+    if (replay) {
+        /* A replay ends at each partition's end offset or EOF; a reset to
+         * the latest offset (a segment deleted under it) would skip what it
+         * is there to read and still look complete. */
+        if (set(conf, "auto.offset.reset", "earliest", "kafka.auto_offset_reset", errstr,
+                errstr_size) < 0 ||
+            set(conf, "enable.partition.eof", "true", "kafka.property.enable_partition_eof",
                 errstr, errstr_size) < 0)
             goto fail_conf;
     }
@@ -716,6 +727,14 @@ void cf_source_pause_one(struct cf_source *src, const char *topic, int32_t parti
 
 void cf_source_resume(struct cf_source *src)
 {
+    /* A replayed partition that reached its end stays paused. */
+    if (src->replay_end) {
+        for (int i = src->paused->cnt - 1; i >= 0; i--) {
+            int32_t p = src->paused->elems[i].partition;
+            if (p >= 0 && p < src->replay_partitions && src->replay_next[p] >= src->replay_end[p])
+                rd_kafka_topic_partition_list_del_by_idx(src->paused, i);
+        }
+    }
     if (src->paused->cnt)
         rd_kafka_resume_partitions(src->rk, src->paused);
     rd_kafka_topic_partition_list_destroy(src->paused);

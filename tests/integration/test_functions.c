@@ -337,11 +337,21 @@ static void test_tags_and_fill(void **state)
     assert_true(integer(fx, "PTTL %s", ":1:tag:category:3") > 59000);
     expect_key(fx, "{:1:tag:category:3}:v", "2600");
 
-    /* The fill checks its arguments. */
-    redisReply *r = redisCommand(fx->rc, "FCALL cachefleet_fill 1 k v notanumber 1 1");
-    assert_non_null(r);
-    assert_int_equal(r->type, REDIS_REPLY_ERROR);
-    freeReplyObject(r);
+    /* The fill checks its arguments: numbers, in canonical form (a
+     * zero-padded read time would outrank every tag invalidation). */
+    static const char *const bad[] = {
+        "FCALL cachefleet_fill 1 k v notanumber 1 1",
+        "FCALL cachefleet_fill 1 k v 60000 1 09999999",
+        "FCALL cachefleet_fill 1 k v 60000 01 1",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        redisReply *r = redisCommand(fx->rc, bad[i]);
+        assert_non_null(r);
+        if (r->type != REDIS_REPLY_ERROR)
+            fail_msg("accepted: %s", bad[i]);
+        freeReplyObject(r);
+    }
+    expect_key(fx, "k", NULL);
 }
 
 static void test_indexes_fanout_purge(void **state)

@@ -825,12 +825,19 @@ static void test_fleet_user_refused_outside_its_job(void **state)
      * one read before goes. */
     const char *fresh = ":1:listing:category:sec-fresh:page:1";
     assert_int_equal(django_fill(fx, fresh, ":1:tag:category:sec-fresh", "[1]", "0", 5000000), 1);
+    /* Beside it, a member whose marker the fleet may not read: only that
+     * one counts as unread (and is denied); the fresh listing stays. */
+    r = cmd(fx->fleet.rc, "SADD", ":1:tag:category:sec-fresh", ":1:secret", NULL);
+    freeReplyObject(r);
     const char *const older[] = {"FCALL", "cachefleet_apply", "1", ":1:tag:category:sec-fresh",
                                  "1", "3600000", "7200000", "G", "4000000", NULL};
     r = run_argv(c, older, count_args(older));
     assert_int_equal(r->type, REDIS_REPLY_ARRAY);
+    assert_int_equal(r->elements, 3);
+    assert_int_equal(r->element[2]->integer, 1);
     freeReplyObject(r);
     assert_true(key_exists(fx, fresh));
+    assert_true(key_exists(fx, ":1:secret"));
     const char *const newer[] = {"FCALL", "cachefleet_apply", "1", ":1:tag:category:sec-fresh",
                                  "1", "3600000", "7200000", "G", "6000000", NULL};
     r = run_argv(c, newer, count_args(newer));
