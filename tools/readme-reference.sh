@@ -41,6 +41,15 @@ trap 'rm -f "$new"' EXIT
     generate
     sed -n "/^$end/,\$p" README.md
 } >"$new"
+# The ACL SETUSER line the README gives for the fleet's user must grant
+# what docker/redis-acl.conf grants (the file is what the tests run under).
+rules=$(sed -n 's/^user cachefleet on resetpass resetkeys resetchannels //p' docker/redis-acl.conf)
+setuser="    ACL SETUSER cachefleet reset on >PASSWORD ${rules%%(*}\"(${rules#*(}\""
+if [ -z "$rules" ] || ! grep -qxF -- "$setuser" README.md; then
+    echo "readme-reference.sh: README.md's ACL SETUSER cachefleet line differs from docker/redis-acl.conf; it should read:" >&2
+    echo "$setuser" >&2
+    exit 1
+fi
 if [ $check = 1 ]; then
     if ! diff -u README.md "$new" >&2; then
         echo "readme-reference.sh: README.md's configuration reference is out of date;" \
