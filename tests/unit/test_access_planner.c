@@ -45,6 +45,7 @@
 #include "../../consumers/access/access.h"
 #include "../../consumers/access/planner.h"
 #include "plan.h"
+#include "plantest.h"
 
 /* ------------------------------------------------------------------------
  * Fixtures
@@ -83,212 +84,8 @@ static const struct access_settings revoking = {
 #define K2 "wxyz0123456789abcdefghijklmnopqr"
 
 /* ------------------------------------------------------------------------
- * Rendering operations
- * ------------------------------------------------------------------------ */
-
-static void put_fmt(struct cf_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void put_fmt(struct cf_buf *b, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(NULL, 0, fmt, ap);
-    va_end(ap);
-    assert_true(n >= 0);
-    cf_buf_reserve(b, (size_t)n + 1);
-    va_start(ap, fmt);
-    vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
-    va_end(ap);
-    b->len += (size_t)n;
-}
-
-/* Bytes as they are, except control bytes and DEL as \xNN (so a NUL or a
- * line break inside a value is visible and cannot end a line). */
-static void put_bytes(struct cf_buf *b, const char *p, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)p[i];
-        if (c < 0x20 || c == 0x7f)
-            put_fmt(b, "\\x%02x", c);
-        else
-            cf_buf_put(b, &p[i], 1);
-    }
-}
-
-static void put_span(struct cf_buf *b, const struct cf_plan *plan, struct cf_span span)
-{
-    put_bytes(b, cf_plan_bytes(plan, span), span.len);
-}
-
-enum { USES_A = 1, USES_B = 2, USES_VERSION = 4, USES_TS = 8, USES_TTL = 16 };
-
-static void render_op(struct cf_buf *b, const struct cf_plan *plan, const struct cf_op *op)
-{
-    unsigned uses = 0;
-    put_fmt(b, "%c ", op->code);
-    put_span(b, plan, op->key);
-    switch (op->code) {
-    case CF_OP_WARM:
-        put_fmt(b, " v=%llu ts=%lld ttl=%lld value=", (unsigned long long)op->version,
-                (long long)op->ts_us, (long long)op->ttl_ms);
-        put_span(b, plan, op->a);
-        uses = USES_A | USES_VERSION | USES_TS | USES_TTL;
-        break;
-    case CF_OP_WARM_GUARDED:
-        put_fmt(b, " v=%llu ts=%lld ttl=%lld value=", (unsigned long long)op->version,
-                (long long)op->ts_us, (long long)op->ttl_ms);
-        put_span(b, plan, op->a);
-        put_fmt(b, " guards=");
-        for (uint32_t g = 0; g < op->nguards; g++) {
-            size_t len;
-            const char *key = cf_plan_guard_key(plan, op, g, &len);
-            if (g)
-                put_fmt(b, ",");
-            put_bytes(b, key, len);
-        }
-        uses = USES_A | USES_B | USES_VERSION | USES_TS | USES_TTL;
-        break;
-    case CF_OP_INVALIDATE:
-        put_fmt(b, " v=%llu ts=%lld", (unsigned long long)op->version, (long long)op->ts_us);
-        uses = USES_VERSION | USES_TS;
-        break;
-    case CF_OP_INDEX_ADD:
-        put_fmt(b, " member=");
-        put_span(b, plan, op->a);
-        put_fmt(b, " v=%llu ttl=%lld", (unsigned long long)op->version, (long long)op->ttl_ms);
-        uses = USES_A | USES_VERSION | USES_TTL;
-        break;
-    case CF_OP_INDEX_REM:
-        put_fmt(b, " member=");
-        put_span(b, plan, op->a);
-        put_fmt(b, " v=%llu", (unsigned long long)op->version);
-        uses = USES_A | USES_VERSION;
-        break;
-    case CF_OP_FANOUT:
-        put_fmt(b, " ts=%lld prefix=", (long long)op->ts_us);
-        put_span(b, plan, op->a);
-        uses = USES_A | USES_TS;
-        break;
-    case CF_OP_PURGE:
-        put_fmt(b, " prefix=");
-        put_span(b, plan, op->a);
-        put_fmt(b, " v=%llu", (unsigned long long)op->version);
-        uses = USES_A | USES_VERSION;
-        break;
-    default:
-        put_fmt(b, " (not an operation of the access planner)");
-        break;
-    }
-    if (!(uses & USES_A) && op->a.len) {
-        put_fmt(b, " !a=");
-        put_span(b, plan, op->a);
-    }
-    if (!(uses & USES_B) && op->b.len) {
-        put_fmt(b, " !b=");
-        put_span(b, plan, op->b);
-    }
-    if (!(uses & USES_VERSION) && op->version)
-        put_fmt(b, " !v=%llu", (unsigned long long)op->version);
-    if (!(uses & USES_TS) && op->ts_us)
-        put_fmt(b, " !ts=%lld", (long long)op->ts_us);
-    if (!(uses & USES_TTL) && op->ttl_ms)
-        put_fmt(b, " !ttl=%lld", (long long)op->ttl_ms);
-}
-
-/* Operations [from, to) of plan (the live ones only, if live_only), one per
- * line, into b as a NUL-terminated string. */
-static void render_plan(struct cf_buf *b, const struct cf_plan *plan, size_t from, size_t to,
-                        bool live_only)
-{
-    size_t lines = 0;
-    b->len = 0;
-    for (size_t i = from; i < to; i++) {
-        const struct cf_op *op = cf_plan_op(plan, i);
-        if (live_only && op->dead)
-            continue;
-        if (lines++)
-            put_fmt(b, "\n");
-        render_op(b, plan, op);
-    }
-    cf_buf_reserve(b, 1);
-    b->data[b->len] = '\0';
-}
-
-static size_t count_lines(const char *const *lines)
-{
-    size_t n = 0;
-    while (lines[n])
-        n++;
-    return n;
-}
-
-/* Asserts that operations [from, to) of plan are exactly want (NULL-ended). */
-static void expect_ops(const struct cf_plan *plan, size_t from, size_t to, bool live_only,
-                       const char *const *want)
-{
-    struct cf_buf got = {0}, exp = {0};
-    render_plan(&got, plan, from, to, live_only);
-    for (size_t i = 0; want[i]; i++)
-        put_fmt(&exp, "%s%s", i ? "\n" : "", want[i]);
-    cf_buf_reserve(&exp, 1);
-    exp.data[exp.len] = '\0';
-    bool same = strcmp(got.data, exp.data) == 0;
-    if (!same)
-        print_error("operations differ\n--- expected\n%s\n--- got\n%s\n---\n", exp.data, got.data);
-    cf_buf_free(&got);
-    cf_buf_free(&exp);
-    assert_true(same);
-}
-
-/* ------------------------------------------------------------------------
  * Calling the planner on exact-size heap copies of the event's strings
  * ------------------------------------------------------------------------ */
-
-struct owned {
-    void **p;
-    size_t n, cap;
-};
-
-static void *own(struct owned *o, size_t size)
-{
-    if (o->n == o->cap) {
-        o->cap = o->cap ? o->cap * 2 : 64;
-        o->p = realloc(o->p, o->cap * sizeof(*o->p));
-        assert_non_null(o->p);
-    }
-    void *block = malloc(size ? size : 1);
-    assert_non_null(block);
-    o->p[o->n++] = block;
-    return block;
-}
-
-static void owned_free(struct owned *o)
-{
-    for (size_t i = 0; i < o->n; i++)
-        free(o->p[i]);
-    free(o->p);
-}
-
-static struct cf_str dup_str(struct owned *o, struct cf_str s)
-{
-    if (!s.ptr)
-        return s;
-    char *copy = own(o, s.len);
-    if (s.len)
-        memcpy(copy, s.ptr, s.len);
-    struct cf_str out = {copy, s.len};
-    return out;
-}
-
-static struct cf_strs dup_strs(struct owned *o, struct cf_strs s)
-{
-    struct cf_strs out = {NULL, s.n, s.n};
-    if (!s.n)
-        return out;
-    out.items = own(o, s.n * sizeof(*out.items));
-    for (size_t i = 0; i < s.n; i++)
-        out.items[i] = dup_str(o, s.items[i]);
-    return out;
-}
 
 /* access_plan() on a copy of ev whose every string is a heap block of
  * exactly its length, freed before this returns. */
@@ -296,33 +93,16 @@ static int plan_event(const struct access_settings *cfg, const struct access_eve
                       size_t max_id, struct cf_plan *plan, struct cf_buf *scratch, char *reason,
                       size_t reason_size)
 {
-    struct owned o = {0};
+    struct cf_pt_owned o = {0};
     struct access_event copy = *ev;
-    copy.id = dup_str(&o, ev->id);
-    copy.roles_before = dup_strs(&o, ev->roles_before);
-    copy.roles_after = dup_strs(&o, ev->roles_after);
-    copy.permissions = dup_strs(&o, ev->permissions);
-    copy.session_key = dup_str(&o, ev->session_key);
+    copy.id = cf_pt_dup_str(&o, ev->id);
+    copy.roles_before = cf_pt_dup_strs(&o, ev->roles_before);
+    copy.roles_after = cf_pt_dup_strs(&o, ev->roles_after);
+    copy.permissions = cf_pt_dup_strs(&o, ev->permissions);
+    copy.session_key = cf_pt_dup_str(&o, ev->session_key);
     int rc = access_plan(cfg, &copy, max_id, plan, scratch, reason, reason_size);
-    owned_free(&o);
+    cf_pt_owned_free(&o);
     return rc;
-}
-
-/* Asserts a rejection: -1, a reason starting with prefix ("unsafe-id: ")
- * and carrying a detail, and never repeating secret (if given). */
-static void expect_rejected(int rc, const char *reason, const char *prefix, const char *secret)
-{
-    assert_int_equal(rc, -1);
-    size_t n = strlen(prefix);
-    if (strncmp(reason, prefix, n) != 0) {
-        print_error("reason \"%s\" does not start with \"%s\"\n", reason, prefix);
-        fail();
-    }
-    assert_true(strlen(reason) > n);
-    if (secret && strstr(reason, secret)) {
-        print_error("reason \"%s\" repeats the rejected content \"%s\"\n", reason, secret);
-        fail();
-    }
 }
 
 /* An earlier event in the same batch: the plan every row starts from. */
@@ -637,11 +417,11 @@ static void test_row(void **state)
     /* Left over from an earlier event: must not leak into this one. */
     cf_buf_puts(&scratch, "[\"stale\"]");
     size_t mark = cf_plan_mark(plan);
-    assert_int_equal(mark, count_lines(earlier_ops));
+    assert_int_equal(mark, cf_pt_count_lines(earlier_ops));
 
     int rc = plan_event(cfg, &r->ev, MAX_ID, plan, &scratch, reason, sizeof(reason));
     if (r->reason) {
-        expect_rejected(rc, reason, r->reason, r->secret);
+        cf_pt_expect_rejected(rc, reason, r->reason, r->secret);
         /* Every field is checked before the first append. */
         assert_int_equal(cf_plan_count(plan), mark);
         cf_plan_rollback(plan, mark);
@@ -650,9 +430,9 @@ static void test_row(void **state)
         if (rc != 0)
             print_error("rejected: %s\n", reason);
         assert_int_equal(rc, 0);
-        expect_ops(plan, mark, cf_plan_count(plan), false, r->ops);
+        cf_pt_expect_ops(plan, mark, cf_plan_count(plan), false, r->ops);
     }
-    expect_ops(plan, 0, mark, false, earlier_ops);
+    cf_pt_expect_ops(plan, 0, mark, false, earlier_ops);
 
     cf_plan_destroy(plan);
     cf_buf_free(&scratch);
@@ -778,8 +558,8 @@ static void test_batch(void **state)
             print_error("event %zu rejected: %s\n", i, reason);
         assert_int_equal(rc, 0);
     }
-    assert_int_equal(cf_plan_coalesce(plan), count_lines(r->live));
-    expect_ops(plan, 0, cf_plan_count(plan), true, r->live);
+    assert_int_equal(cf_plan_coalesce(plan), cf_pt_count_lines(r->live));
+    cf_pt_expect_ops(plan, 0, cf_plan_count(plan), true, r->live);
     cf_plan_destroy(plan);
     cf_buf_free(&scratch);
 }
@@ -823,7 +603,7 @@ static void test_role_with_thousands_of_members(void **state)
         assert_int_equal(
             plan_event(&settings, &change, MAX_ID, plan, &scratch, reason, sizeof(reason)), 0);
         const char *const one[] = {"F :1:cf:role:bulk ts=2000 prefix=:1:perms:", NULL};
-        expect_ops(plan, mark, cf_plan_count(plan), false, one);
+        cf_pt_expect_ops(plan, mark, cf_plan_count(plan), false, one);
 
         /* Every join is a different member: all kept, the fan-out last. */
         assert_int_equal(cf_plan_coalesce(plan), 2 * counts[c] + 1);
@@ -856,7 +636,7 @@ static void test_rollback_keeps_earlier_events(void **state)
                      0);
     size_t mark = cf_plan_mark(plan);
     assert_int_equal(mark, 3);
-    render_plan(&before, plan, 0, mark, false);
+    cf_pt_render_plan(&before, plan, 0, mark, false);
     const struct cf_op *w = cf_plan_op(plan, 1);
     assert_int_equal(w->code, CF_OP_WARM_GUARDED);
     assert_memory_equal(cf_plan_bytes(plan, w->a), "[\"earlier.perm\"]", w->a.len);
@@ -874,10 +654,10 @@ static void test_rollback_keeps_earlier_events(void **state)
         .permissions = LIST(STR("good.one"), STR("bad\xff")),
     };
     int rc = plan_event(&revoking, &bad, MAX_ID, plan, &scratch, reason, sizeof(reason));
-    expect_rejected(rc, reason, "invalid-field: ", NULL);
+    cf_pt_expect_rejected(rc, reason, "invalid-field: ", NULL);
     cf_plan_rollback(plan, mark);
     assert_int_equal(cf_plan_count(plan), mark);
-    render_plan(&after, plan, 0, cf_plan_count(plan), false);
+    cf_pt_render_plan(&after, plan, 0, cf_plan_count(plan), false);
     assert_string_equal(after.data, before.data);
 
     /* Accepted, then dropped by the runtime: the arena is cut back too. */
@@ -896,7 +676,7 @@ static void test_rollback_keeps_earlier_events(void **state)
     uint32_t dropped_at = cf_plan_op(plan, mark)->key.off;
     cf_plan_rollback(plan, mark);
     assert_int_equal(cf_plan_count(plan), mark);
-    render_plan(&after, plan, 0, cf_plan_count(plan), false);
+    cf_pt_render_plan(&after, plan, 0, cf_plan_count(plan), false);
     assert_string_equal(after.data, before.data);
 
     /* The next event lands after the earlier ones, whose bytes are intact. */
@@ -911,13 +691,13 @@ static void test_rollback_keeps_earlier_events(void **state)
         "D :1:perms:4 v=3 ts=1000",
         NULL,
     };
-    expect_ops(plan, 0, cf_plan_count(plan), false, want);
+    cf_pt_expect_ops(plan, 0, cf_plan_count(plan), false, want);
     /* ... in the bytes the dropped event had: the arena was cut back. */
     assert_int_equal(cf_plan_op(plan, mark)->key.off, dropped_at);
 
     /* Nothing of the dropped events survives coalescing either. */
     assert_int_equal(cf_plan_coalesce(plan), 5);
-    expect_ops(plan, 0, cf_plan_count(plan), true, want);
+    cf_pt_expect_ops(plan, 0, cf_plan_count(plan), true, want);
 
     cf_buf_free(&before);
     cf_buf_free(&after);
@@ -928,16 +708,6 @@ static void test_rollback_keeps_earlier_events(void **state)
 /* ------------------------------------------------------------------------
  * Limits, at and beyond their bounds
  * ------------------------------------------------------------------------ */
-
-/* A heap string of n copies of c (NUL-terminated, not counted). */
-static char *repeat(char c, size_t n)
-{
-    char *s = malloc(n + 1);
-    assert_non_null(s);
-    memset(s, c, n);
-    s[n] = '\0';
-    return s;
-}
 
 /* Plans ev alone on a fresh plan; returns the rc, reason in reason. */
 static int plan_alone(const struct access_settings *cfg, const struct access_event *ev,
@@ -959,7 +729,7 @@ static void test_id_length(void **state)
     (void)state;
     char reason[REASON_SIZE];
     size_t nops;
-    char *id = repeat('a', 10 * 1024);
+    char *id = cf_pt_repeat('a', 10 * 1024);
     const enum access_event_type types[] = {ROLES,  ROLE_PERMS, ROLE_DEL, LOGIN,
                                             LOGOUT, EVERYWHERE, PASSWORD, DEACTIVATED};
     for (size_t t = 0; t < sizeof(types) / sizeof(types[0]); t++) {
@@ -971,11 +741,11 @@ static void test_id_length(void **state)
         assert_int_equal(plan_alone(&settings, &ev, &nops, reason, sizeof(reason)), 0);
         assert_true(nops >= 1);
         ev.id.len = MAX_ID + 1;
-        expect_rejected(plan_alone(&settings, &ev, &nops, reason, sizeof(reason)), reason,
+        cf_pt_expect_rejected(plan_alone(&settings, &ev, &nops, reason, sizeof(reason)), reason,
                         "unsafe-id: ", "aaaa");
         assert_int_equal(nops, 0);
         ev.id.len = 10 * 1024;
-        expect_rejected(plan_alone(&settings, &ev, &nops, reason, sizeof(reason)), reason,
+        cf_pt_expect_rejected(plan_alone(&settings, &ev, &nops, reason, sizeof(reason)), reason,
                         "unsafe-id: ", "aaaa");
         assert_true(strlen(reason) < 100);
     }
@@ -1000,11 +770,11 @@ static void test_id_length(void **state)
     assert_int_equal(plan_alone(&settings, &ev, &nops, reason, sizeof(reason)), 0);
     assert_int_equal(nops, 2);
     item.len = MAX_ID + 1;
-    expect_rejected(plan_alone(&settings, &ev, &nops, reason, sizeof(reason)), reason,
+    cf_pt_expect_rejected(plan_alone(&settings, &ev, &nops, reason, sizeof(reason)), reason,
                     "unsafe-id: roles_after", "aaaa");
     ev.roles_after.n = 0;
     ev.roles_before = (struct cf_strs){&item, 1, 1};
-    expect_rejected(plan_alone(&settings, &ev, &nops, reason, sizeof(reason)), reason,
+    cf_pt_expect_rejected(plan_alone(&settings, &ev, &nops, reason, sizeof(reason)), reason,
                     "unsafe-id: roles_before", "aaaa");
     item.len = MAX_ID;
     assert_int_equal(plan_alone(&settings, &ev, &nops, reason, sizeof(reason)), 0);
@@ -1038,7 +808,7 @@ static void test_role_list_sizes(void **state)
         assert_int_equal(rc, 0);
         assert_int_equal(nops, 1000 + 1);
         l->n = l->cap = 1001;
-        expect_rejected(plan_alone(&settings, &ev, &nops, reason, sizeof(reason)), reason,
+        cf_pt_expect_rejected(plan_alone(&settings, &ev, &nops, reason, sizeof(reason)), reason,
                         list == 0 ? "invalid-field: roles_before has 1001 items"
                                   : "invalid-field: roles_after has 1001 items",
                         NULL);
@@ -1077,7 +847,7 @@ static void test_permission_limits(void **state)
     struct cf_buf want = {0};
     cf_buf_puts(&want, "[");
     for (size_t i = 0; i < 10000; i++)
-        put_fmt(&want, "%s\"%s\"", i ? "," : "", ids[i]);
+        cf_pt_put_fmt(&want, "%s\"%s\"", i ? "," : "", ids[i]);
     cf_buf_puts(&want, "]");
     assert_int_equal(op->a.len, want.len);
     assert_memory_equal(cf_plan_bytes(plan, op->a), want.data, want.len);
@@ -1086,7 +856,7 @@ static void test_permission_limits(void **state)
     cf_buf_free(&scratch);
 
     ev.permissions.n = ev.permissions.cap = 10001;
-    expect_rejected(plan_alone(&settings, &ev, &nops, reason, sizeof(reason)), reason,
+    cf_pt_expect_rejected(plan_alone(&settings, &ev, &nops, reason, sizeof(reason)), reason,
                     "invalid-field: permissions has 10001 items", NULL);
     assert_int_equal(nops, 0);
 
@@ -1098,11 +868,11 @@ static void test_permission_limits(void **state)
     assert_int_equal(plan_alone(&settings, &role, &nops, reason, sizeof(reason)), 0);
     assert_int_equal(nops, 1);
     role.permissions.n = role.permissions.cap = 10001;
-    expect_rejected(plan_alone(&settings, &role, &nops, reason, sizeof(reason)), reason,
+    cf_pt_expect_rejected(plan_alone(&settings, &role, &nops, reason, sizeof(reason)), reason,
                     "invalid-field: permissions has 10001 items", NULL);
 
     /* One codename at and beyond 255 bytes. */
-    char *name = repeat('n', 256);
+    char *name = cf_pt_repeat('n', 256);
     struct cf_str one = {name, 255};
     ev.permissions = (struct cf_strs){&one, 1, 1};
     plan = cf_plan_new(":1:");
@@ -1115,7 +885,7 @@ static void test_permission_limits(void **state)
     cf_plan_destroy(plan);
     cf_buf_free(&scratch);
     one.len = 256;
-    expect_rejected(plan_alone(&settings, &ev, &nops, reason, sizeof(reason)), reason,
+    cf_pt_expect_rejected(plan_alone(&settings, &ev, &nops, reason, sizeof(reason)), reason,
                     "invalid-field: permissions item 0 is 256 bytes", "nnnn");
 
     free(name);
@@ -1165,7 +935,7 @@ static void test_settings_shape_the_ops(void **state)
         "F shop:2:cf:role:b ts=5000 prefix=shop:2:perms:",
         NULL,
     };
-    expect_ops(plan, 0, cf_plan_count(plan), false, want);
+    cf_pt_expect_ops(plan, 0, cf_plan_count(plan), false, want);
 
     /* max_roles 1 and max_permissions 1: two are too many. */
     struct access_event two_roles = {.type = ROLES,
@@ -1180,18 +950,18 @@ static void test_settings_shape_the_ops(void **state)
                                      .has_permissions = true,
                                      .permissions = LIST(STR("a.a"), STR("b.b"))};
     size_t mark = cf_plan_mark(plan);
-    expect_rejected(plan_event(&other, &two_roles, MAX_ID, plan, &scratch, reason, sizeof(reason)),
+    cf_pt_expect_rejected(plan_event(&other, &two_roles, MAX_ID, plan, &scratch, reason, sizeof(reason)),
                     reason, "invalid-field: roles_after", NULL);
-    expect_rejected(plan_event(&other, &two_perms, MAX_ID, plan, &scratch, reason, sizeof(reason)),
+    cf_pt_expect_rejected(plan_event(&other, &two_perms, MAX_ID, plan, &scratch, reason, sizeof(reason)),
                     reason, "invalid-field: permissions", NULL);
     assert_int_equal(cf_plan_count(plan), mark);
-    expect_ops(plan, 0, cf_plan_count(plan), false, want);
+    cf_pt_expect_ops(plan, 0, cf_plan_count(plan), false, want);
 
     /* max_id_bytes is the caller's: 2 bytes make "42" fine and "420" not. */
     struct access_event pw = USER(PASSWORD, "42");
     assert_int_equal(plan_event(&other, &pw, 2, plan, &scratch, reason, sizeof(reason)), 0);
     pw.id = (struct cf_str)STR("420");
-    expect_rejected(plan_event(&other, &pw, 2, plan, &scratch, reason, sizeof(reason)), reason,
+    cf_pt_expect_rejected(plan_event(&other, &pw, 2, plan, &scratch, reason, sizeof(reason)), reason,
                     "unsafe-id: ", NULL);
 
     cf_plan_destroy(plan);
@@ -1267,7 +1037,7 @@ static void test_session_key_prefix_setting(void **state)
         }
     }
     /* Length: 256 bytes are a prefix, 257 are not. */
-    char *p = repeat('s', 257);
+    char *p = cf_pt_repeat('s', 257);
     assert_int_equal(check_prefix(p, err, sizeof(err)), -1);
     assert_non_null(strstr(err, "is 257 bytes"));
     p[256] = '\0';

@@ -44,6 +44,7 @@
 #include "../../consumers/carts/planner.h"
 #include "buf.h"
 #include "plan.h"
+#include "plantest.h"
 
 /* ------------------------------------------------------------------------
  * Fixtures
@@ -64,184 +65,23 @@ static const struct carts_settings settings = {
 };
 
 /* ------------------------------------------------------------------------
- * Rendering operations
- * ------------------------------------------------------------------------ */
-
-static void put_fmt(struct cf_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void put_fmt(struct cf_buf *b, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(NULL, 0, fmt, ap);
-    va_end(ap);
-    assert_true(n >= 0);
-    cf_buf_reserve(b, (size_t)n + 1);
-    va_start(ap, fmt);
-    vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
-    va_end(ap);
-    b->len += (size_t)n;
-}
-
-/* Bytes as they are, except control bytes and DEL as \xNN (so a NUL or a
- * line break inside a value is visible and cannot end a line). */
-static void put_bytes(struct cf_buf *b, const char *p, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)p[i];
-        if (c < 0x20 || c == 0x7f)
-            put_fmt(b, "\\x%02x", c);
-        else
-            cf_buf_put(b, &p[i], 1);
-    }
-}
-
-static void put_span(struct cf_buf *b, const struct cf_plan *plan, struct cf_span span)
-{
-    put_bytes(b, cf_plan_bytes(plan, span), span.len);
-}
-
-enum { USES_A = 1, USES_B = 2, USES_VERSION = 4, USES_TS = 8, USES_TTL = 16 };
-
-static void render_op(struct cf_buf *b, const struct cf_plan *plan, const struct cf_op *op)
-{
-    unsigned uses = 0;
-    put_fmt(b, "%c ", op->code);
-    put_span(b, plan, op->key);
-    switch (op->code) {
-    case CF_OP_WARM:
-        put_fmt(b, " v=%llu ts=%lld ttl=%lld value=", (unsigned long long)op->version,
-                (long long)op->ts_us, (long long)op->ttl_ms);
-        put_span(b, plan, op->a);
-        uses = USES_A | USES_VERSION | USES_TS | USES_TTL;
-        break;
-    case CF_OP_INVALIDATE:
-        put_fmt(b, " v=%llu ts=%lld", (unsigned long long)op->version, (long long)op->ts_us);
-        uses = USES_VERSION | USES_TS;
-        break;
-    case CF_OP_XINVAL:
-        put_fmt(b, " ts=%lld", (long long)op->ts_us);
-        uses = USES_TS;
-        break;
-    default:
-        put_fmt(b, " (not an operation of the carts planner)");
-        break;
-    }
-    if (!(uses & USES_A) && op->a.len) {
-        put_fmt(b, " !a=");
-        put_span(b, plan, op->a);
-    }
-    if (!(uses & USES_B) && op->b.len) {
-        put_fmt(b, " !b=");
-        put_span(b, plan, op->b);
-    }
-    if (!(uses & USES_VERSION) && op->version)
-        put_fmt(b, " !v=%llu", (unsigned long long)op->version);
-    if (!(uses & USES_TS) && op->ts_us)
-        put_fmt(b, " !ts=%lld", (long long)op->ts_us);
-    if (!(uses & USES_TTL) && op->ttl_ms)
-        put_fmt(b, " !ttl=%lld", (long long)op->ttl_ms);
-}
-
-/* Operations [from, to) of plan (the live ones only, if live_only), one per
- * line, into b as a NUL-terminated string. */
-static void render_plan(struct cf_buf *b, const struct cf_plan *plan, size_t from, size_t to,
-                        bool live_only)
-{
-    size_t lines = 0;
-    b->len = 0;
-    for (size_t i = from; i < to; i++) {
-        const struct cf_op *op = cf_plan_op(plan, i);
-        if (live_only && op->dead)
-            continue;
-        if (lines++)
-            put_fmt(b, "\n");
-        render_op(b, plan, op);
-    }
-    cf_buf_reserve(b, 1);
-    b->data[b->len] = '\0';
-}
-
-static size_t count_lines(const char *const *lines)
-{
-    size_t n = 0;
-    while (lines[n])
-        n++;
-    return n;
-}
-
-/* Asserts that operations [from, to) of plan are exactly want (NULL-ended). */
-static void expect_ops(const struct cf_plan *plan, size_t from, size_t to, bool live_only,
-                       const char *const *want)
-{
-    struct cf_buf got = {0}, exp = {0};
-    render_plan(&got, plan, from, to, live_only);
-    for (size_t i = 0; want[i]; i++)
-        put_fmt(&exp, "%s%s", i ? "\n" : "", want[i]);
-    cf_buf_reserve(&exp, 1);
-    exp.data[exp.len] = '\0';
-    bool same = strcmp(got.data, exp.data) == 0;
-    if (!same)
-        print_error("operations differ\n--- expected\n%s\n--- got\n%s\n---\n", exp.data, got.data);
-    cf_buf_free(&got);
-    cf_buf_free(&exp);
-    assert_true(same);
-}
-
-/* ------------------------------------------------------------------------
  * Calling the planner on exact-size heap copies of the event's strings
  * ------------------------------------------------------------------------ */
-
-struct owned {
-    void *p[8];
-    size_t n;
-};
-
-static struct cf_str dup_str(struct owned *o, struct cf_str s)
-{
-    if (!s.ptr)
-        return s;
-    assert_true(o->n < sizeof(o->p) / sizeof(o->p[0]));
-    char *copy = malloc(s.len ? s.len : 1);
-    assert_non_null(copy);
-    o->p[o->n++] = copy;
-    if (s.len)
-        memcpy(copy, s.ptr, s.len);
-    struct cf_str out = {copy, s.len};
-    return out;
-}
 
 /* carts_plan() on a copy of ev whose every string is a heap block of
  * exactly its length, freed before this returns. */
 static int plan_event(const struct carts_settings *cfg, const struct carts_event *ev, size_t max_id,
                       struct cf_plan *plan, char *reason, size_t reason_size)
 {
-    struct owned o = {{NULL}, 0};
+    struct cf_pt_owned o = {0};
     struct carts_event copy = *ev;
-    copy.cart_id = dup_str(&o, ev->cart_id);
-    copy.source_cart_id = dup_str(&o, ev->source_cart_id);
-    copy.cart = dup_str(&o, ev->cart);
-    copy.user_id = dup_str(&o, ev->user_id);
+    copy.cart_id = cf_pt_dup_str(&o, ev->cart_id);
+    copy.source_cart_id = cf_pt_dup_str(&o, ev->source_cart_id);
+    copy.cart = cf_pt_dup_str(&o, ev->cart);
+    copy.user_id = cf_pt_dup_str(&o, ev->user_id);
     int rc = carts_plan(cfg, &copy, max_id, plan, reason, reason_size);
-    for (size_t i = 0; i < o.n; i++)
-        free(o.p[i]);
+    cf_pt_owned_free(&o);
     return rc;
-}
-
-/* Asserts a rejection: -1, a reason starting with prefix ("unsafe-id: ")
- * and carrying a detail, and never repeating secret (if given). */
-static void expect_rejected(int rc, const char *reason, const char *prefix, const char *secret)
-{
-    assert_int_equal(rc, -1);
-    size_t n = strlen(prefix);
-    if (strncmp(reason, prefix, n) != 0) {
-        print_error("reason \"%s\" does not start with \"%s\"\n", reason, prefix);
-        fail();
-    }
-    assert_true(strlen(reason) > n);
-    if (secret && strstr(reason, secret)) {
-        print_error("reason \"%s\" repeats the rejected content \"%s\"\n", reason, secret);
-        fail();
-    }
 }
 
 /* An earlier event in the same batch: the plan every row starts from. */
@@ -470,11 +310,11 @@ static void test_row(void **state)
 
     plan_earlier_event(plan);
     size_t mark = cf_plan_mark(plan);
-    assert_int_equal(mark, count_lines(earlier_ops));
+    assert_int_equal(mark, cf_pt_count_lines(earlier_ops));
 
     int rc = plan_event(&settings, &r->ev, MAX_ID, plan, reason, sizeof(reason));
     if (r->reason) {
-        expect_rejected(rc, reason, r->reason, r->secret);
+        cf_pt_expect_rejected(rc, reason, r->reason, r->secret);
         /* Every check runs before the first operation: nothing to roll back. */
         assert_int_equal(cf_plan_count(plan), mark);
         cf_plan_rollback(plan, mark);
@@ -483,9 +323,9 @@ static void test_row(void **state)
         if (rc != 0)
             print_error("rejected: %s\n", reason);
         assert_int_equal(rc, 0);
-        expect_ops(plan, mark, cf_plan_count(plan), false, r->ops);
+        cf_pt_expect_ops(plan, mark, cf_plan_count(plan), false, r->ops);
     }
-    expect_ops(plan, 0, mark, false, earlier_ops);
+    cf_pt_expect_ops(plan, 0, mark, false, earlier_ops);
 
     cf_plan_destroy(plan);
 }
@@ -571,8 +411,8 @@ static void test_batch(void **state)
             print_error("event %zu rejected: %s\n", i, reason);
         assert_int_equal(rc, 0);
     }
-    assert_int_equal(cf_plan_coalesce(plan), count_lines(r->live));
-    expect_ops(plan, 0, cf_plan_count(plan), true, r->live);
+    assert_int_equal(cf_plan_coalesce(plan), cf_pt_count_lines(r->live));
+    cf_pt_expect_ops(plan, 0, cf_plan_count(plan), true, r->live);
     cf_plan_destroy(plan);
 }
 
@@ -595,7 +435,7 @@ static void test_rollback_keeps_earlier_events(void **state)
     assert_int_equal(plan_event(&settings, &merge, MAX_ID, plan, reason, sizeof(reason)), 0);
     size_t mark = cf_plan_mark(plan);
     assert_int_equal(mark, 3);
-    render_plan(&before, plan, 0, mark, false);
+    cf_pt_render_plan(&before, plan, 0, mark, false);
 
     /* Rejected, each at a different check. */
     const struct carts_event bad[] = {
@@ -609,7 +449,7 @@ static void test_rollback_keeps_earlier_events(void **state)
         assert_int_equal(plan_event(&settings, &bad[i], MAX_ID, plan, reason, sizeof(reason)), -1);
         cf_plan_rollback(plan, mark);
         assert_int_equal(cf_plan_count(plan), mark);
-        render_plan(&after, plan, 0, cf_plan_count(plan), false);
+        cf_pt_render_plan(&after, plan, 0, cf_plan_count(plan), false);
         assert_string_equal(after.data, before.data);
     }
 
@@ -620,7 +460,7 @@ static void test_rollback_keeps_earlier_events(void **state)
     uint32_t dropped_at = cf_plan_op(plan, mark)->key.off;
     cf_plan_rollback(plan, mark);
     assert_int_equal(cf_plan_count(plan), mark);
-    render_plan(&after, plan, 0, cf_plan_count(plan), false);
+    cf_pt_render_plan(&after, plan, 0, cf_plan_count(plan), false);
     assert_string_equal(after.data, before.data);
 
     /* The next event lands after the earlier ones, whose bytes are intact. */
@@ -634,13 +474,13 @@ static void test_rollback_keeps_earlier_events(void **state)
         "D :1:cart:c4 v=5 ts=40",
         NULL,
     };
-    expect_ops(plan, 0, cf_plan_count(plan), false, want);
+    cf_pt_expect_ops(plan, 0, cf_plan_count(plan), false, want);
     /* ... in the bytes the dropped event had: the arena was cut back. */
     assert_int_equal(cf_plan_op(plan, mark)->key.off, dropped_at);
 
     /* Nothing of the dropped events survives coalescing either. */
     assert_int_equal(cf_plan_coalesce(plan), 4);
-    expect_ops(plan, 0, cf_plan_count(plan), true, want);
+    cf_pt_expect_ops(plan, 0, cf_plan_count(plan), true, want);
 
     cf_buf_free(&before);
     cf_buf_free(&after);
@@ -650,16 +490,6 @@ static void test_rollback_keeps_earlier_events(void **state)
 /* ------------------------------------------------------------------------
  * Limits, at and beyond their bounds
  * ------------------------------------------------------------------------ */
-
-/* A heap string of n copies of c (NUL-terminated, not counted). */
-static char *repeat(char c, size_t n)
-{
-    char *s = malloc(n + 1);
-    assert_non_null(s);
-    memset(s, c, n);
-    s[n] = '\0';
-    return s;
-}
 
 /* Plans ev alone on a fresh plan; returns the rc, reason in reason. */
 static int plan_alone(const struct carts_settings *cfg, const struct carts_event *ev, size_t *nops,
@@ -679,8 +509,8 @@ static void test_id_length(void **state)
     (void)state;
     char reason[REASON_SIZE];
     size_t nops;
-    char *id = repeat('a', 10 * 1024);
-    char *other = repeat('b', MAX_ID);
+    char *id = cf_pt_repeat('a', 10 * 1024);
+    char *other = cf_pt_repeat('b', MAX_ID);
 
     struct carts_event ev = UPDATE_CART("{}");
     ev.cart_id = (struct cf_str){id, MAX_ID};
@@ -695,10 +525,10 @@ static void test_id_length(void **state)
         cf_plan_destroy(plan);
     }
     ev.cart_id.len = MAX_ID + 1;
-    expect_rejected(plan_alone(&settings, &ev, &nops, reason, sizeof(reason)), reason,
+    cf_pt_expect_rejected(plan_alone(&settings, &ev, &nops, reason, sizeof(reason)), reason,
                     "unsafe-id: cart_id", "aaaa");
     ev.cart_id.len = 10 * 1024;
-    expect_rejected(plan_alone(&settings, &ev, &nops, reason, sizeof(reason)), reason,
+    cf_pt_expect_rejected(plan_alone(&settings, &ev, &nops, reason, sizeof(reason)), reason,
                     "unsafe-id: cart_id", "aaaa");
     assert_true(strlen(reason) < 100);
 
@@ -707,7 +537,7 @@ static void test_id_length(void **state)
     assert_int_equal(plan_alone(&settings, &del, &nops, reason, sizeof(reason)), 0);
     assert_int_equal(nops, 1);
     del.cart_id.len = MAX_ID + 1;
-    expect_rejected(plan_alone(&settings, &del, &nops, reason, sizeof(reason)), reason,
+    cf_pt_expect_rejected(plan_alone(&settings, &del, &nops, reason, sizeof(reason)), reason,
                     "unsafe-id: cart_id", "aaaa");
 
     struct carts_event merge = MERGE("x", "y", "{}");
@@ -716,15 +546,15 @@ static void test_id_length(void **state)
     assert_int_equal(plan_alone(&settings, &merge, &nops, reason, sizeof(reason)), 0);
     assert_int_equal(nops, 2);
     merge.source_cart_id.len = MAX_ID + 1;
-    expect_rejected(plan_alone(&settings, &merge, &nops, reason, sizeof(reason)), reason,
+    cf_pt_expect_rejected(plan_alone(&settings, &merge, &nops, reason, sizeof(reason)), reason,
                     "unsafe-id: source_cart_id", "aaaa");
     merge.source_cart_id.len = MAX_ID;
     merge.cart_id = (struct cf_str){id + 1, MAX_ID + 1}; /* 'a's too */
-    expect_rejected(plan_alone(&settings, &merge, &nops, reason, sizeof(reason)), reason,
+    cf_pt_expect_rejected(plan_alone(&settings, &merge, &nops, reason, sizeof(reason)), reason,
                     "unsafe-id: target_cart_id", "aaaa");
     /* Same length, same bytes from another buffer: one cart. */
     merge.cart_id = (struct cf_str){id + 1, MAX_ID};
-    expect_rejected(plan_alone(&settings, &merge, &nops, reason, sizeof(reason)), reason,
+    cf_pt_expect_rejected(plan_alone(&settings, &merge, &nops, reason, sizeof(reason)), reason,
                     "invalid-field: ", "aaaa");
     /* One byte shorter: another cart. */
     merge.cart_id.len = MAX_ID - 1;
@@ -743,7 +573,7 @@ static void test_cart_size(void **state)
     char reason[REASON_SIZE];
     size_t nops;
     /* A JSON string of exactly n bytes: '"', n - 2 'x', '"'. */
-    char *doc = repeat('x', MAX_CART + 1);
+    char *doc = cf_pt_repeat('x', MAX_CART + 1);
     doc[0] = '"';
     doc[MAX_CART - 1] = '"';
 
@@ -762,19 +592,19 @@ static void test_cart_size(void **state)
     doc[MAX_CART - 1] = 'x';
     doc[MAX_CART] = '"';
     ev.cart.len = MAX_CART + 1;
-    expect_rejected(plan_alone(&settings, &ev, &nops, reason, sizeof(reason)), reason,
+    cf_pt_expect_rejected(plan_alone(&settings, &ev, &nops, reason, sizeof(reason)), reason,
                     "invalid-field: cart is 262145 bytes", "xxxx");
     assert_non_null(strstr(reason, "carts.max_cart_bytes 262144"));
     assert_int_equal(nops, 0);
     /* Too large and not JSON: the size is what is reported. */
     doc[MAX_CART] = 'x';
-    expect_rejected(plan_alone(&settings, &ev, &nops, reason, sizeof(reason)), reason,
+    cf_pt_expect_rejected(plan_alone(&settings, &ev, &nops, reason, sizeof(reason)), reason,
                     "invalid-field: ", "xxxx");
 
     /* The merge's cart too. */
     struct carts_event merge = MERGE("anon-1", "user-5", "{}");
     merge.cart = (struct cf_str){doc, MAX_CART + 1};
-    expect_rejected(plan_alone(&settings, &merge, &nops, reason, sizeof(reason)), reason,
+    cf_pt_expect_rejected(plan_alone(&settings, &merge, &nops, reason, sizeof(reason)), reason,
                     "invalid-field: cart is", "xxxx");
     assert_int_equal(nops, 0);
     doc[MAX_CART - 1] = '"';
@@ -787,7 +617,7 @@ static void test_cart_size(void **state)
     ev.cart = (struct cf_str)STR("{\"a\":\"12345678\"}"); /* 16 bytes */
     assert_int_equal(plan_alone(&small, &ev, &nops, reason, sizeof(reason)), 0);
     ev.cart = (struct cf_str)STR("{\"a\":\"123456789\"}"); /* 17 bytes */
-    expect_rejected(plan_alone(&small, &ev, &nops, reason, sizeof(reason)), reason,
+    cf_pt_expect_rejected(plan_alone(&small, &ev, &nops, reason, sizeof(reason)), reason,
                     "invalid-field: ", "123456789");
     assert_string_equal(reason,
                         "invalid-field: cart is 17 bytes, more than carts.max_cart_bytes 16");
@@ -812,7 +642,7 @@ static void test_cart_depth(void **state)
             assert_int_equal(rc, 0);
             assert_int_equal(nops, 1);
         } else {
-            expect_rejected(rc, reason, "invalid-json: cart", NULL);
+            cf_pt_expect_rejected(rc, reason, "invalid-json: cart", NULL);
         }
     }
 }
@@ -839,7 +669,7 @@ static void test_settings_shape_the_ops(void **state)
         "D shop:2:cart:c1 v=3 ts=6000",
         NULL,
     };
-    expect_ops(plan, 0, cf_plan_count(plan), false, want);
+    cf_pt_expect_ops(plan, 0, cf_plan_count(plan), false, want);
 
     /* The largest TTL the setting allows (a year) is carried whole. */
     const struct carts_settings year = {.cart_ttl_s = 31536000, .max_cart_bytes = 1024};
@@ -849,16 +679,16 @@ static void test_settings_shape_the_ops(void **state)
         "W shop:2:cart:c1 v=7 ts=1000 ttl=31536000000 value={}",
         NULL,
     };
-    expect_ops(plan, mark, cf_plan_count(plan), false, want_year);
+    cf_pt_expect_ops(plan, mark, cf_plan_count(plan), false, want_year);
 
     /* max_id_bytes 2: "c1" is an id, "c10" is not. */
     assert_int_equal(plan_event(&other, &up, 2, plan, reason, sizeof(reason)), 0);
     up.cart_id = (struct cf_str)STR("c10");
-    expect_rejected(plan_event(&other, &up, 2, plan, reason, sizeof(reason)), reason,
+    cf_pt_expect_rejected(plan_event(&other, &up, 2, plan, reason, sizeof(reason)), reason,
                     "unsafe-id: ", NULL);
     merge.source_cart_id = (struct cf_str)STR("a");
     merge.cart_id = (struct cf_str)STR("b12");
-    expect_rejected(plan_event(&other, &merge, 2, plan, reason, sizeof(reason)), reason,
+    cf_pt_expect_rejected(plan_event(&other, &merge, 2, plan, reason, sizeof(reason)), reason,
                     "unsafe-id: target_cart_id", NULL);
 
     cf_plan_destroy(plan);

@@ -40,6 +40,7 @@
 #include "../../consumers/orders/planner.h"
 #include "buf.h"
 #include "plan.h"
+#include "plantest.h"
 
 /* ------------------------------------------------------------------------
  * Fixtures
@@ -53,161 +54,22 @@
 #define REASON_SIZE 256
 
 /* ------------------------------------------------------------------------
- * Rendering operations
- * ------------------------------------------------------------------------ */
-
-static void put_fmt(struct cf_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void put_fmt(struct cf_buf *b, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(NULL, 0, fmt, ap);
-    va_end(ap);
-    assert_true(n >= 0);
-    cf_buf_reserve(b, (size_t)n + 1);
-    va_start(ap, fmt);
-    vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
-    va_end(ap);
-    b->len += (size_t)n;
-}
-
-/* Bytes as they are, except control bytes and DEL as \xNN. */
-static void put_bytes(struct cf_buf *b, const char *p, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)p[i];
-        if (c < 0x20 || c == 0x7f)
-            put_fmt(b, "\\x%02x", c);
-        else
-            cf_buf_put(b, &p[i], 1);
-    }
-}
-
-static void put_span(struct cf_buf *b, const struct cf_plan *plan, struct cf_span span)
-{
-    put_bytes(b, cf_plan_bytes(plan, span), span.len);
-}
-
-/* The orders planner appends only X; anything else is rendered with every
- * field so a row shows it. */
-static void render_op(struct cf_buf *b, const struct cf_plan *plan, const struct cf_op *op)
-{
-    put_fmt(b, "%c ", op->code);
-    put_span(b, plan, op->key);
-    if (op->code == CF_OP_XINVAL) {
-        put_fmt(b, " ts=%lld", (long long)op->ts_us);
-    } else {
-        put_fmt(b, " (not an operation of the orders planner) !ts=%lld", (long long)op->ts_us);
-    }
-    if (op->a.len) {
-        put_fmt(b, " !a=");
-        put_span(b, plan, op->a);
-    }
-    if (op->b.len) {
-        put_fmt(b, " !b=");
-        put_span(b, plan, op->b);
-    }
-    if (op->version)
-        put_fmt(b, " !v=%llu", (unsigned long long)op->version);
-    if (op->ttl_ms)
-        put_fmt(b, " !ttl=%lld", (long long)op->ttl_ms);
-}
-
-static void render_plan(struct cf_buf *b, const struct cf_plan *plan, size_t from, size_t to,
-                        bool live_only)
-{
-    size_t lines = 0;
-    b->len = 0;
-    for (size_t i = from; i < to; i++) {
-        const struct cf_op *op = cf_plan_op(plan, i);
-        if (live_only && op->dead)
-            continue;
-        if (lines++)
-            put_fmt(b, "\n");
-        render_op(b, plan, op);
-    }
-    cf_buf_reserve(b, 1);
-    b->data[b->len] = '\0';
-}
-
-static size_t count_lines(const char *const *lines)
-{
-    size_t n = 0;
-    while (lines[n])
-        n++;
-    return n;
-}
-
-/* Asserts that operations [from, to) of plan are exactly want (NULL-ended). */
-static void expect_ops(const struct cf_plan *plan, size_t from, size_t to, bool live_only,
-                       const char *const *want)
-{
-    struct cf_buf got = {0}, exp = {0};
-    render_plan(&got, plan, from, to, live_only);
-    for (size_t i = 0; want[i]; i++)
-        put_fmt(&exp, "%s%s", i ? "\n" : "", want[i]);
-    cf_buf_reserve(&exp, 1);
-    exp.data[exp.len] = '\0';
-    bool same = strcmp(got.data, exp.data) == 0;
-    if (!same)
-        print_error("operations differ\n--- expected\n%s\n--- got\n%s\n---\n", exp.data, got.data);
-    cf_buf_free(&got);
-    cf_buf_free(&exp);
-    assert_true(same);
-}
-
-/* ------------------------------------------------------------------------
  * Calling the planner on exact-size heap copies of the event's strings
  * ------------------------------------------------------------------------ */
-
-struct owned {
-    void *p[8];
-    size_t n;
-};
-
-static struct cf_str dup_str(struct owned *o, struct cf_str s)
-{
-    if (!s.ptr)
-        return s;
-    assert_true(o->n < sizeof(o->p) / sizeof(o->p[0]));
-    char *copy = malloc(s.len ? s.len : 1);
-    assert_non_null(copy);
-    o->p[o->n++] = copy;
-    if (s.len)
-        memcpy(copy, s.ptr, s.len);
-    struct cf_str out = {copy, s.len};
-    return out;
-}
 
 static int plan_event(const struct orders_event *ev, size_t max_id, struct cf_plan *plan,
                       char *reason, size_t reason_size)
 {
-    struct owned o = {{NULL}, 0};
+    struct cf_pt_owned o = {0};
     struct orders_event copy = *ev;
-    copy.order_id = dup_str(&o, ev->order_id);
-    copy.cart_id = dup_str(&o, ev->cart_id);
-    copy.user_id = dup_str(&o, ev->user_id);
-    copy.total = dup_str(&o, ev->total);
-    copy.currency = dup_str(&o, ev->currency);
+    copy.order_id = cf_pt_dup_str(&o, ev->order_id);
+    copy.cart_id = cf_pt_dup_str(&o, ev->cart_id);
+    copy.user_id = cf_pt_dup_str(&o, ev->user_id);
+    copy.total = cf_pt_dup_str(&o, ev->total);
+    copy.currency = cf_pt_dup_str(&o, ev->currency);
     int rc = orders_plan(&copy, max_id, plan, reason, reason_size);
-    for (size_t i = 0; i < o.n; i++)
-        free(o.p[i]);
+    cf_pt_owned_free(&o);
     return rc;
-}
-
-static void expect_rejected(int rc, const char *reason, const char *prefix, const char *secret)
-{
-    assert_int_equal(rc, -1);
-    size_t n = strlen(prefix);
-    if (strncmp(reason, prefix, n) != 0) {
-        print_error("reason \"%s\" does not start with \"%s\"\n", reason, prefix);
-        fail();
-    }
-    assert_true(strlen(reason) > n);
-    if (secret && strstr(reason, secret)) {
-        print_error("reason \"%s\" repeats the rejected content \"%s\"\n", reason, secret);
-        fail();
-    }
 }
 
 /* clang-format off */
@@ -331,11 +193,11 @@ static void test_row(void **state)
 
     plan_earlier_event(plan);
     size_t mark = cf_plan_mark(plan);
-    assert_int_equal(mark, count_lines(earlier_ops));
+    assert_int_equal(mark, cf_pt_count_lines(earlier_ops));
 
     int rc = plan_event(&r->ev, MAX_ID, plan, reason, sizeof(reason));
     if (r->reason) {
-        expect_rejected(rc, reason, r->reason, r->secret);
+        cf_pt_expect_rejected(rc, reason, r->reason, r->secret);
         assert_int_equal(cf_plan_count(plan), mark);
         cf_plan_rollback(plan, mark);
         assert_int_equal(cf_plan_count(plan), mark);
@@ -343,9 +205,9 @@ static void test_row(void **state)
         if (rc != 0)
             print_error("rejected: %s\n", reason);
         assert_int_equal(rc, 0);
-        expect_ops(plan, mark, cf_plan_count(plan), false, r->ops);
+        cf_pt_expect_ops(plan, mark, cf_plan_count(plan), false, r->ops);
     }
-    expect_ops(plan, 0, mark, false, earlier_ops);
+    cf_pt_expect_ops(plan, 0, mark, false, earlier_ops);
     cf_plan_destroy(plan);
 }
 
@@ -391,8 +253,8 @@ static void test_batch(void **state)
             print_error("event %zu rejected: %s\n", i, reason);
         assert_int_equal(rc, 0);
     }
-    assert_int_equal(cf_plan_coalesce(plan), count_lines(r->live));
-    expect_ops(plan, 0, cf_plan_count(plan), true, r->live);
+    assert_int_equal(cf_plan_coalesce(plan), cf_pt_count_lines(r->live));
+    cf_pt_expect_ops(plan, 0, cf_plan_count(plan), true, r->live);
     cf_plan_destroy(plan);
 }
 
@@ -415,14 +277,14 @@ static void test_rollback_keeps_earlier_events(void **state)
     assert_int_equal(plan_event(&second, MAX_ID, plan, reason, sizeof(reason)), 0);
     size_t mark = cf_plan_mark(plan);
     assert_int_equal(mark, 2);
-    render_plan(&before, plan, 0, mark, false);
+    cf_pt_render_plan(&before, plan, 0, mark, false);
 
     const struct orders_event bad[] = {ORDER("o 2", "c2"), ORDER("o-2", "c 2")};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         assert_int_equal(plan_event(&bad[i], MAX_ID, plan, reason, sizeof(reason)), -1);
         cf_plan_rollback(plan, mark);
         assert_int_equal(cf_plan_count(plan), mark);
-        render_plan(&after, plan, 0, cf_plan_count(plan), false);
+        cf_pt_render_plan(&after, plan, 0, cf_plan_count(plan), false);
         assert_string_equal(after.data, before.data);
     }
 
@@ -431,7 +293,7 @@ static void test_rollback_keeps_earlier_events(void **state)
     assert_int_equal(cf_plan_count(plan), mark + 1);
     uint32_t dropped_at = cf_plan_op(plan, mark)->key.off;
     cf_plan_rollback(plan, mark);
-    render_plan(&after, plan, 0, cf_plan_count(plan), false);
+    cf_pt_render_plan(&after, plan, 0, cf_plan_count(plan), false);
     assert_string_equal(after.data, before.data);
 
     struct orders_event next = ORDER("o-4", "c4");
@@ -443,10 +305,10 @@ static void test_rollback_keeps_earlier_events(void **state)
         "X :1:cart:c4 ts=40",
         NULL,
     };
-    expect_ops(plan, 0, cf_plan_count(plan), false, want);
+    cf_pt_expect_ops(plan, 0, cf_plan_count(plan), false, want);
     assert_int_equal(cf_plan_op(plan, mark)->key.off, dropped_at);
     assert_int_equal(cf_plan_coalesce(plan), 3);
-    expect_ops(plan, 0, cf_plan_count(plan), true, want);
+    cf_pt_expect_ops(plan, 0, cf_plan_count(plan), true, want);
 
     cf_buf_free(&before);
     cf_buf_free(&after);
@@ -476,11 +338,11 @@ static void test_id_length(void **state)
     const size_t bad_lens[] = {MAX_ID + 1, 10 * 1024};
     for (size_t i = 0; i < 2; i++) {
         ev.order_id.len = bad_lens[i];
-        expect_rejected(plan_event(&ev, MAX_ID, plan, reason, sizeof(reason)), reason,
+        cf_pt_expect_rejected(plan_event(&ev, MAX_ID, plan, reason, sizeof(reason)), reason,
                         "unsafe-id: order_id", "aaaa");
         ev.order_id.len = MAX_ID;
         ev.cart_id.len = bad_lens[i];
-        expect_rejected(plan_event(&ev, MAX_ID, plan, reason, sizeof(reason)), reason,
+        cf_pt_expect_rejected(plan_event(&ev, MAX_ID, plan, reason, sizeof(reason)), reason,
                         "unsafe-id: cart_id", "aaaa");
         ev.cart_id.len = MAX_ID;
     }
@@ -490,7 +352,7 @@ static void test_id_length(void **state)
     struct orders_event small = ORDER("o1", "c1");
     assert_int_equal(plan_event(&small, 2, plan, reason, sizeof(reason)), 0);
     small.cart_id = (struct cf_str)STR("c10");
-    expect_rejected(plan_event(&small, 2, plan, reason, sizeof(reason)), reason,
+    cf_pt_expect_rejected(plan_event(&small, 2, plan, reason, sizeof(reason)), reason,
                     "unsafe-id: cart_id", NULL);
     assert_int_equal(cf_plan_count(plan), 2);
 

@@ -43,6 +43,7 @@
  * tests link every consumer's library (and so see every include dir). */
 #include "../../consumers/products/planner.h"
 #include "plan.h"
+#include "plantest.h"
 
 /* ------------------------------------------------------------------------
  * Fixtures
@@ -68,194 +69,8 @@ static const struct products_settings settings = {
 };
 
 /* ------------------------------------------------------------------------
- * Rendering operations
- * ------------------------------------------------------------------------ */
-
-static void put_fmt(struct cf_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void put_fmt(struct cf_buf *b, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(NULL, 0, fmt, ap);
-    va_end(ap);
-    assert_true(n >= 0);
-    cf_buf_reserve(b, (size_t)n + 1);
-    va_start(ap, fmt);
-    vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
-    va_end(ap);
-    b->len += (size_t)n;
-}
-
-/* Bytes as they are, except control bytes and DEL as \xNN (so a NUL or a
- * line break inside a value is visible and cannot end a line). */
-static void put_bytes(struct cf_buf *b, const char *p, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)p[i];
-        if (c < 0x20 || c == 0x7f)
-            put_fmt(b, "\\x%02x", c);
-        else
-            cf_buf_put(b, &p[i], 1);
-    }
-}
-
-static void put_span(struct cf_buf *b, const struct cf_plan *plan, struct cf_span span)
-{
-    put_bytes(b, cf_plan_bytes(plan, span), span.len);
-}
-
-enum { USES_A = 1, USES_B = 2, USES_VERSION = 4, USES_TS = 8, USES_TTL = 16 };
-
-static void render_op(struct cf_buf *b, const struct cf_plan *plan, const struct cf_op *op)
-{
-    unsigned uses = 0;
-    put_fmt(b, "%c ", op->code);
-    put_span(b, plan, op->key);
-    switch (op->code) {
-    case CF_OP_WARM:
-        put_fmt(b, " v=%llu ts=%lld ttl=%lld value=", (unsigned long long)op->version,
-                (long long)op->ts_us, (long long)op->ttl_ms);
-        put_span(b, plan, op->a);
-        uses = USES_A | USES_VERSION | USES_TS | USES_TTL;
-        break;
-    case CF_OP_INVALIDATE:
-        put_fmt(b, " v=%llu ts=%lld", (unsigned long long)op->version, (long long)op->ts_us);
-        uses = USES_VERSION | USES_TS;
-        break;
-    case CF_OP_XINVAL:
-    case CF_OP_TAG:
-        put_fmt(b, " ts=%lld", (long long)op->ts_us);
-        uses = USES_TS;
-        break;
-    case CF_OP_CATEGORY:
-        put_fmt(b, " id=");
-        put_span(b, plan, op->a);
-        put_fmt(b, " v=%llu ts=%lld payload=", (unsigned long long)op->version,
-                (long long)op->ts_us);
-        put_span(b, plan, op->b);
-        uses = USES_A | USES_B | USES_VERSION | USES_TS;
-        break;
-    case CF_OP_MENU:
-        put_fmt(b, " hash=");
-        put_span(b, plan, op->a);
-        put_fmt(b, " ttl=%lld", (long long)op->ttl_ms);
-        uses = USES_A | USES_TTL;
-        break;
-    default:
-        put_fmt(b, " (not an operation of the products planner)");
-        break;
-    }
-    if (!(uses & USES_A) && op->a.len) {
-        put_fmt(b, " !a=");
-        put_span(b, plan, op->a);
-    }
-    if (!(uses & USES_B) && op->b.len) {
-        put_fmt(b, " !b=");
-        put_span(b, plan, op->b);
-    }
-    if (!(uses & USES_VERSION) && op->version)
-        put_fmt(b, " !v=%llu", (unsigned long long)op->version);
-    if (!(uses & USES_TS) && op->ts_us)
-        put_fmt(b, " !ts=%lld", (long long)op->ts_us);
-    if (!(uses & USES_TTL) && op->ttl_ms)
-        put_fmt(b, " !ttl=%lld", (long long)op->ttl_ms);
-}
-
-/* Operations [from, to) of plan (the live ones only, if live_only), one per
- * line, into b as a NUL-terminated string. */
-static void render_plan(struct cf_buf *b, const struct cf_plan *plan, size_t from, size_t to,
-                        bool live_only)
-{
-    size_t lines = 0;
-    b->len = 0;
-    for (size_t i = from; i < to; i++) {
-        const struct cf_op *op = cf_plan_op(plan, i);
-        if (live_only && op->dead)
-            continue;
-        if (lines++)
-            put_fmt(b, "\n");
-        render_op(b, plan, op);
-    }
-    cf_buf_reserve(b, 1);
-    b->data[b->len] = '\0';
-}
-
-static size_t count_lines(const char *const *lines)
-{
-    size_t n = 0;
-    while (lines[n])
-        n++;
-    return n;
-}
-
-/* Asserts that operations [from, to) of plan are exactly want (NULL-ended). */
-static void expect_ops(const struct cf_plan *plan, size_t from, size_t to, bool live_only,
-                       const char *const *want)
-{
-    struct cf_buf got = {0}, exp = {0};
-    render_plan(&got, plan, from, to, live_only);
-    for (size_t i = 0; want[i]; i++)
-        put_fmt(&exp, "%s%s", i ? "\n" : "", want[i]);
-    cf_buf_reserve(&exp, 1);
-    exp.data[exp.len] = '\0';
-    bool same = strcmp(got.data, exp.data) == 0;
-    if (!same)
-        print_error("operations differ\n--- expected\n%s\n--- got\n%s\n---\n", exp.data, got.data);
-    cf_buf_free(&got);
-    cf_buf_free(&exp);
-    assert_true(same);
-}
-
-/* ------------------------------------------------------------------------
  * Calling the planner on exact-size heap copies of the event's strings
  * ------------------------------------------------------------------------ */
-
-struct owned {
-    void **p;
-    size_t n, cap;
-};
-
-static void *own(struct owned *o, size_t size)
-{
-    if (o->n == o->cap) {
-        o->cap = o->cap ? o->cap * 2 : 64;
-        o->p = realloc(o->p, o->cap * sizeof(*o->p));
-        assert_non_null(o->p);
-    }
-    void *block = malloc(size ? size : 1);
-    assert_non_null(block);
-    o->p[o->n++] = block;
-    return block;
-}
-
-static void owned_free(struct owned *o)
-{
-    for (size_t i = 0; i < o->n; i++)
-        free(o->p[i]);
-    free(o->p);
-}
-
-static struct cf_str dup_str(struct owned *o, struct cf_str s)
-{
-    if (!s.ptr)
-        return s;
-    char *copy = own(o, s.len);
-    if (s.len)
-        memcpy(copy, s.ptr, s.len);
-    struct cf_str out = {copy, s.len};
-    return out;
-}
-
-static struct cf_strs dup_strs(struct owned *o, struct cf_strs s)
-{
-    struct cf_strs out = {NULL, s.n, s.n};
-    if (!s.n)
-        return out;
-    out.items = own(o, s.n * sizeof(*out.items));
-    for (size_t i = 0; i < s.n; i++)
-        out.items[i] = dup_str(o, s.items[i]);
-    return out;
-}
 
 /* products_plan() on a copy of ev whose every string is a heap block of
  * exactly its length, freed before this returns. */
@@ -263,39 +78,22 @@ static int plan_event(const struct products_settings *cfg, const struct products
                       size_t max_id, struct cf_plan *plan, struct cf_buf *scratch, char *reason,
                       size_t reason_size)
 {
-    struct owned o = {0};
+    struct cf_pt_owned o = {0};
     struct products_event copy = *ev;
-    copy.id = dup_str(&o, ev->id);
-    copy.categories_before = dup_strs(&o, ev->categories_before);
-    copy.categories_after = dup_strs(&o, ev->categories_after);
-    copy.terms_before = dup_strs(&o, ev->terms_before);
-    copy.terms_after = dup_strs(&o, ev->terms_after);
-    copy.representation = dup_str(&o, ev->representation);
-    copy.related_model = dup_str(&o, ev->related_model);
-    copy.related_id = dup_str(&o, ev->related_id);
-    copy.parent_id = dup_str(&o, ev->parent_id);
-    copy.name = dup_str(&o, ev->name);
-    copy.slug = dup_str(&o, ev->slug);
+    copy.id = cf_pt_dup_str(&o, ev->id);
+    copy.categories_before = cf_pt_dup_strs(&o, ev->categories_before);
+    copy.categories_after = cf_pt_dup_strs(&o, ev->categories_after);
+    copy.terms_before = cf_pt_dup_strs(&o, ev->terms_before);
+    copy.terms_after = cf_pt_dup_strs(&o, ev->terms_after);
+    copy.representation = cf_pt_dup_str(&o, ev->representation);
+    copy.related_model = cf_pt_dup_str(&o, ev->related_model);
+    copy.related_id = cf_pt_dup_str(&o, ev->related_id);
+    copy.parent_id = cf_pt_dup_str(&o, ev->parent_id);
+    copy.name = cf_pt_dup_str(&o, ev->name);
+    copy.slug = cf_pt_dup_str(&o, ev->slug);
     int rc = products_plan(cfg, &copy, max_id, plan, scratch, reason, reason_size);
-    owned_free(&o);
+    cf_pt_owned_free(&o);
     return rc;
-}
-
-/* Asserts a rejection: -1, a reason starting with prefix ("unsafe-id: ")
- * and carrying a detail, and never repeating secret (if given). */
-static void expect_rejected(int rc, const char *reason, const char *prefix, const char *secret)
-{
-    assert_int_equal(rc, -1);
-    size_t n = strlen(prefix);
-    if (strncmp(reason, prefix, n) != 0) {
-        print_error("reason \"%s\" does not start with \"%s\"\n", reason, prefix);
-        fail();
-    }
-    assert_true(strlen(reason) > n);
-    if (secret && strstr(reason, secret)) {
-        print_error("reason \"%s\" repeats the rejected content \"%s\"\n", reason, secret);
-        fail();
-    }
 }
 
 /* An earlier event in the same batch: the plan every row starts from. */
@@ -640,20 +438,20 @@ static void test_row(void **state)
     /* Left over from an earlier event: must not leak into this one. */
     cf_buf_puts(&scratch, "stale|9|1|\"id\":\"stale\"");
     size_t mark = cf_plan_mark(plan);
-    assert_int_equal(mark, count_lines(earlier_ops));
+    assert_int_equal(mark, cf_pt_count_lines(earlier_ops));
 
     int rc = plan_event(&settings, &r->ev, MAX_ID, plan, &scratch, reason, sizeof(reason));
     if (r->reason) {
-        expect_rejected(rc, reason, r->reason, r->secret);
+        cf_pt_expect_rejected(rc, reason, r->reason, r->secret);
         cf_plan_rollback(plan, mark);
         assert_int_equal(cf_plan_count(plan), mark);
     } else {
         if (rc != 0)
             print_error("rejected: %s\n", reason);
         assert_int_equal(rc, 0);
-        expect_ops(plan, mark, cf_plan_count(plan), false, r->ops);
+        cf_pt_expect_ops(plan, mark, cf_plan_count(plan), false, r->ops);
     }
-    expect_ops(plan, 0, mark, false, earlier_ops);
+    cf_pt_expect_ops(plan, 0, mark, false, earlier_ops);
 
     cf_plan_destroy(plan);
     cf_buf_free(&scratch);
@@ -780,8 +578,8 @@ static void test_batch(void **state)
             print_error("event %zu rejected: %s\n", i, reason);
         assert_int_equal(rc, 0);
     }
-    assert_int_equal(cf_plan_coalesce(plan), count_lines(r->live));
-    expect_ops(plan, 0, cf_plan_count(plan), true, r->live);
+    assert_int_equal(cf_plan_coalesce(plan), cf_pt_count_lines(r->live));
+    cf_pt_expect_ops(plan, 0, cf_plan_count(plan), true, r->live);
     expect_one_menu_after_records(plan);
     cf_plan_destroy(plan);
     cf_buf_free(&scratch);
@@ -808,7 +606,7 @@ static void test_rollback_keeps_earlier_events(void **state)
                      0);
     size_t mark = cf_plan_mark(plan);
     assert_int_equal(mark, 5);
-    render_plan(&before, plan, 0, mark, false);
+    cf_pt_render_plan(&before, plan, 0, mark, false);
     const struct cf_op *w = cf_plan_op(plan, 0);
     const char *w_value = cf_plan_bytes(plan, w->a);
     assert_memory_equal(w_value, "{\"earlier\":true}", w->a.len);
@@ -825,10 +623,10 @@ static void test_rollback_keeps_earlier_events(void **state)
         .representation = STR("{\"bad\":1}"),
     };
     int rc = plan_event(&settings, &bad, MAX_ID, plan, &scratch, reason, sizeof(reason));
-    expect_rejected(rc, reason, "unsafe-id: ", NULL);
+    cf_pt_expect_rejected(rc, reason, "unsafe-id: ", NULL);
     cf_plan_rollback(plan, mark);
     assert_int_equal(cf_plan_count(plan), mark);
-    render_plan(&after, plan, 0, cf_plan_count(plan), false);
+    cf_pt_render_plan(&after, plan, 0, cf_plan_count(plan), false);
     assert_string_equal(after.data, before.data);
 
     /* Accepted, then dropped by the runtime: the arena is cut back too. */
@@ -847,7 +645,7 @@ static void test_rollback_keeps_earlier_events(void **state)
     uint32_t dropped_at = cf_plan_op(plan, mark)->key.off;
     cf_plan_rollback(plan, mark);
     assert_int_equal(cf_plan_count(plan), mark);
-    render_plan(&after, plan, 0, cf_plan_count(plan), false);
+    cf_pt_render_plan(&after, plan, 0, cf_plan_count(plan), false);
     assert_string_equal(after.data, before.data);
 
     /* The next event lands after the earlier ones, whose bytes are intact. */
@@ -870,13 +668,13 @@ static void test_rollback_keeps_earlier_events(void **state)
         "G :1:tag:category:6 ts=40",
         NULL,
     };
-    expect_ops(plan, 0, cf_plan_count(plan), false, want);
+    cf_pt_expect_ops(plan, 0, cf_plan_count(plan), false, want);
     /* ... in the bytes the dropped event had: the arena was cut back. */
     assert_int_equal(cf_plan_op(plan, mark)->key.off, dropped_at);
 
     /* Nothing of the dropped events survives coalescing either. */
     assert_int_equal(cf_plan_coalesce(plan), 7);
-    expect_ops(plan, 0, cf_plan_count(plan), true, want);
+    cf_pt_expect_ops(plan, 0, cf_plan_count(plan), true, want);
 
     cf_buf_free(&before);
     cf_buf_free(&after);
@@ -887,16 +685,6 @@ static void test_rollback_keeps_earlier_events(void **state)
 /* ------------------------------------------------------------------------
  * Limits, at and beyond their bounds
  * ------------------------------------------------------------------------ */
-
-/* A heap string of n copies of c (NUL-terminated, not counted). */
-static char *repeat(char c, size_t n)
-{
-    char *s = malloc(n + 1);
-    assert_non_null(s);
-    memset(s, c, n);
-    s[n] = '\0';
-    return s;
-}
 
 /* Plans ev alone on a fresh plan; returns the rc, reason in reason. */
 static int plan_alone(const struct products_event *ev, size_t *nops, char *reason,
@@ -916,7 +704,7 @@ static void test_id_length(void **state)
     (void)state;
     char reason[REASON_SIZE];
     size_t nops;
-    char *id = repeat('a', 10 * 1024);
+    char *id = cf_pt_repeat('a', 10 * 1024);
     struct cf_strs list = {NULL, 0, 0};
     struct cf_str item;
     struct products_event ev = {.type = UPSERT,
@@ -942,9 +730,9 @@ static void test_id_length(void **state)
         cf_buf_free(&scratch);
     }
     ev.id = (struct cf_str){id, MAX_ID + 1};
-    expect_rejected(plan_alone(&ev, &nops, reason, sizeof(reason)), reason, "unsafe-id: ", "aaaa");
+    cf_pt_expect_rejected(plan_alone(&ev, &nops, reason, sizeof(reason)), reason, "unsafe-id: ", "aaaa");
     ev.id = (struct cf_str){id, 10 * 1024};
-    expect_rejected(plan_alone(&ev, &nops, reason, sizeof(reason)), reason, "unsafe-id: ", "aaaa");
+    cf_pt_expect_rejected(plan_alone(&ev, &nops, reason, sizeof(reason)), reason, "unsafe-id: ", "aaaa");
     assert_true(strlen(reason) < 100);
 
     /* The same bound for a list item and a search term. */
@@ -956,20 +744,20 @@ static void test_id_length(void **state)
     assert_int_equal(plan_alone(&ev, &nops, reason, sizeof(reason)), 0);
     assert_int_equal(nops, 2);
     item.len = 10 * 1024;
-    expect_rejected(plan_alone(&ev, &nops, reason, sizeof(reason)), reason, "unsafe-id: ", "aaaa");
+    cf_pt_expect_rejected(plan_alone(&ev, &nops, reason, sizeof(reason)), reason, "unsafe-id: ", "aaaa");
     ev.categories_after.n = 0;
     ev.terms_before = list;
-    expect_rejected(plan_alone(&ev, &nops, reason, sizeof(reason)), reason, "unsafe-id: ", "aaaa");
+    cf_pt_expect_rejected(plan_alone(&ev, &nops, reason, sizeof(reason)), reason, "unsafe-id: ", "aaaa");
     item.len = MAX_ID;
     assert_int_equal(plan_alone(&ev, &nops, reason, sizeof(reason)), 0);
 
     /* And for a category's id and parent. */
     struct products_event cat = CATEGORY("Shoes", "shoes");
     cat.id = (struct cf_str){id, 10 * 1024};
-    expect_rejected(plan_alone(&cat, &nops, reason, sizeof(reason)), reason, "unsafe-id: ", "aaaa");
+    cf_pt_expect_rejected(plan_alone(&cat, &nops, reason, sizeof(reason)), reason, "unsafe-id: ", "aaaa");
     cat.id = (struct cf_str)STR("7");
     cat.parent_id = (struct cf_str){id, MAX_ID + 1};
-    expect_rejected(plan_alone(&cat, &nops, reason, sizeof(reason)), reason, "unsafe-id: ", "aaaa");
+    cf_pt_expect_rejected(plan_alone(&cat, &nops, reason, sizeof(reason)), reason, "unsafe-id: ", "aaaa");
     cat.parent_id.len = MAX_ID;
     assert_int_equal(plan_alone(&cat, &nops, reason, sizeof(reason)), 0);
     assert_int_equal(nops, 3);
@@ -1010,14 +798,14 @@ static void test_list_sizes(void **state)
         assert_int_equal(rc, 0);
         assert_int_equal(nops, 1 + 256);
         l->n = l->cap = 257;
-        expect_rejected(plan_alone(&ev, &nops, reason, sizeof(reason)), reason,
+        cf_pt_expect_rejected(plan_alone(&ev, &nops, reason, sizeof(reason)), reason,
                         "invalid-field: ", NULL);
     }
     /* A deleted product's lists are bounded too. */
     struct products_event del = {
         .type = DELETED, .version = 1, .occurred_at_us = 1, .id = STR("42")};
     del.categories_before = (struct cf_strs){items, 257, 257};
-    expect_rejected(plan_alone(&del, &nops, reason, sizeof(reason)), reason,
+    cf_pt_expect_rejected(plan_alone(&del, &nops, reason, sizeof(reason)), reason,
                     "invalid-field: ", NULL);
 }
 
@@ -1026,7 +814,7 @@ static void test_name_length(void **state)
 {
     (void)state;
     char reason[REASON_SIZE];
-    char *name = repeat('n', 513);
+    char *name = cf_pt_repeat('n', 513);
     struct products_event cat = CATEGORY("x", "x");
     struct cf_plan *plan = cf_plan_new(":1:");
     struct cf_buf scratch = {0};
@@ -1036,7 +824,7 @@ static void test_name_length(void **state)
     assert_int_equal(plan_event(&settings, &cat, MAX_ID, plan, &scratch, reason, sizeof(reason)),
                      0);
     struct cf_buf want = {0};
-    put_fmt(&want, "1|2|1|\"id\":\"7\",\"name\":\"%.512s\",\"slug\":\"%.512s\"", name, name);
+    cf_pt_put_fmt(&want, "1|2|1|\"id\":\"7\",\"name\":\"%.512s\",\"slug\":\"%.512s\"", name, name);
     const struct cf_op *op = cf_plan_op(plan, 0);
     assert_int_equal(op->code, CF_OP_CATEGORY);
     assert_int_equal(op->b.len, want.len);
@@ -1045,11 +833,11 @@ static void test_name_length(void **state)
 
     size_t nops;
     cat.name.len = 513;
-    expect_rejected(plan_alone(&cat, &nops, reason, sizeof(reason)), reason,
+    cf_pt_expect_rejected(plan_alone(&cat, &nops, reason, sizeof(reason)), reason,
                     "invalid-field: ", "nnnn");
     cat.name.len = 512;
     cat.slug.len = 513;
-    expect_rejected(plan_alone(&cat, &nops, reason, sizeof(reason)), reason,
+    cf_pt_expect_rejected(plan_alone(&cat, &nops, reason, sizeof(reason)), reason,
                     "invalid-field: ", "nnnn");
 
     cf_plan_destroy(plan);
@@ -1078,7 +866,7 @@ static void test_representation_depth(void **state)
             assert_int_equal(rc, 0);
             assert_int_equal(nops, 1);
         } else {
-            expect_rejected(rc, reason, "invalid-json: ", NULL);
+            cf_pt_expect_rejected(rc, reason, "invalid-json: ", NULL);
         }
     }
 }
@@ -1123,22 +911,22 @@ static void test_settings_shape_the_ops(void **state)
         "M shop:2:menu:top hash=shop:2:cf:categories ttl=600000",
         NULL,
     };
-    expect_ops(plan, 0, cf_plan_count(plan), false, want);
+    cf_pt_expect_ops(plan, 0, cf_plan_count(plan), false, want);
 
     /* max_categories 1: two categories are too many. */
     p.categories_after = (struct cf_strs)LIST(STR("3"), STR("4"));
     size_t mark = cf_plan_mark(plan);
-    expect_rejected(plan_event(&other, &p, MAX_ID, plan, &scratch, reason, sizeof(reason)), reason,
+    cf_pt_expect_rejected(plan_event(&other, &p, MAX_ID, plan, &scratch, reason, sizeof(reason)), reason,
                     "invalid-field: ", NULL);
     cf_plan_rollback(plan, mark);
-    expect_ops(plan, 0, cf_plan_count(plan), false, want);
+    cf_pt_expect_ops(plan, 0, cf_plan_count(plan), false, want);
 
     /* max_id_bytes is the caller's: 2 bytes make "42" fine and "420" not. */
     p.categories_after = (struct cf_strs)LIST(STR("3"));
     p.terms_after = (struct cf_strs){NULL, 0, 0};
     assert_int_equal(plan_event(&other, &p, 2, plan, &scratch, reason, sizeof(reason)), 0);
     p.id = (struct cf_str)STR("420");
-    expect_rejected(plan_event(&other, &p, 2, plan, &scratch, reason, sizeof(reason)), reason,
+    cf_pt_expect_rejected(plan_event(&other, &p, 2, plan, &scratch, reason, sizeof(reason)), reason,
                     "unsafe-id: ", NULL);
 
     cf_plan_destroy(plan);

@@ -46,6 +46,7 @@
 #include "../../consumers/stock/stock.h"
 #include "buf.h"
 #include "plan.h"
+#include "plantest.h"
 
 /* ------------------------------------------------------------------------
  * Fixtures
@@ -62,122 +63,6 @@
 static const struct stock_settings settings = {.ttl_s = 60, .max_quantity = E12};
 /* The widest setting: only int64 itself bounds the quantities. */
 static const struct stock_settings wide = {.ttl_s = 60, .max_quantity = INT64_MAX};
-
-/* ------------------------------------------------------------------------
- * Rendering operations
- * ------------------------------------------------------------------------ */
-
-static void put_fmt(struct cf_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void put_fmt(struct cf_buf *b, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(NULL, 0, fmt, ap);
-    va_end(ap);
-    assert_true(n >= 0);
-    cf_buf_reserve(b, (size_t)n + 1);
-    va_start(ap, fmt);
-    vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
-    va_end(ap);
-    b->len += (size_t)n;
-}
-
-/* Bytes as they are, except control bytes and DEL as \xNN (so a NUL or a
- * line break inside a value is visible and cannot end a line). */
-static void put_span(struct cf_buf *b, const struct cf_plan *plan, struct cf_span span)
-{
-    const char *p = cf_plan_bytes(plan, span);
-    for (size_t i = 0; i < span.len; i++) {
-        unsigned char c = (unsigned char)p[i];
-        if (c < 0x20 || c == 0x7f)
-            put_fmt(b, "\\x%02x", c);
-        else
-            cf_buf_put(b, &p[i], 1);
-    }
-}
-
-enum { USES_A = 1, USES_VERSION = 2, USES_TS = 4, USES_TTL = 8 };
-
-static void render_op(struct cf_buf *b, const struct cf_plan *plan, const struct cf_op *op)
-{
-    unsigned uses = 0;
-    put_fmt(b, "%c ", op->code);
-    put_span(b, plan, op->key);
-    switch (op->code) {
-    case CF_OP_WARM:
-        put_fmt(b, " v=%llu ts=%lld ttl=%lld value=", (unsigned long long)op->version,
-                (long long)op->ts_us, (long long)op->ttl_ms);
-        put_span(b, plan, op->a);
-        uses = USES_A | USES_VERSION | USES_TS | USES_TTL;
-        break;
-    case CF_OP_XINVAL:
-        put_fmt(b, " ts=%lld", (long long)op->ts_us);
-        uses = USES_TS;
-        break;
-    default:
-        put_fmt(b, " (not an operation of the stock planner)");
-        break;
-    }
-    if (!(uses & USES_A) && op->a.len) {
-        put_fmt(b, " !a=");
-        put_span(b, plan, op->a);
-    }
-    if (op->b.len) {
-        put_fmt(b, " !b=");
-        put_span(b, plan, op->b);
-    }
-    if (!(uses & USES_VERSION) && op->version)
-        put_fmt(b, " !v=%llu", (unsigned long long)op->version);
-    if (!(uses & USES_TS) && op->ts_us)
-        put_fmt(b, " !ts=%lld", (long long)op->ts_us);
-    if (!(uses & USES_TTL) && op->ttl_ms)
-        put_fmt(b, " !ttl=%lld", (long long)op->ttl_ms);
-}
-
-/* Operations [from, to) of plan (the live ones only, if live_only), one per
- * line, into b as a NUL-terminated string. */
-static void render_plan(struct cf_buf *b, const struct cf_plan *plan, size_t from, size_t to,
-                        bool live_only)
-{
-    size_t lines = 0;
-    b->len = 0;
-    for (size_t i = from; i < to; i++) {
-        const struct cf_op *op = cf_plan_op(plan, i);
-        if (live_only && op->dead)
-            continue;
-        if (lines++)
-            put_fmt(b, "\n");
-        render_op(b, plan, op);
-    }
-    cf_buf_reserve(b, 1);
-    b->data[b->len] = '\0';
-}
-
-static size_t count_lines(const char *const *lines)
-{
-    size_t n = 0;
-    while (lines[n])
-        n++;
-    return n;
-}
-
-/* Asserts that operations [from, to) of plan are exactly want (NULL-ended). */
-static void expect_ops(const struct cf_plan *plan, size_t from, size_t to, bool live_only,
-                       const char *const *want)
-{
-    struct cf_buf got = {0}, exp = {0};
-    render_plan(&got, plan, from, to, live_only);
-    for (size_t i = 0; want[i]; i++)
-        put_fmt(&exp, "%s%s", i ? "\n" : "", want[i]);
-    cf_buf_reserve(&exp, 1);
-    exp.data[exp.len] = '\0';
-    bool same = strcmp(got.data, exp.data) == 0;
-    if (!same)
-        print_error("operations differ\n--- expected\n%s\n--- got\n%s\n---\n", exp.data, got.data);
-    cf_buf_free(&got);
-    cf_buf_free(&exp);
-    assert_true(same);
-}
 
 /* ------------------------------------------------------------------------
  * Calling the planner on exact-size heap copies of the event's strings
@@ -209,23 +94,6 @@ static int plan_event(const struct stock_settings *cfg, const struct stock_event
     free(sku_block);
     free(product_block);
     return rc;
-}
-
-/* Asserts a rejection: -1, a reason starting with prefix ("unsafe-id: ")
- * and carrying a detail, and never repeating secret (if given). */
-static void expect_rejected(int rc, const char *reason, const char *prefix, const char *secret)
-{
-    assert_int_equal(rc, -1);
-    size_t n = strlen(prefix);
-    if (strncmp(reason, prefix, n) != 0) {
-        print_error("reason \"%s\" does not start with \"%s\"\n", reason, prefix);
-        fail();
-    }
-    assert_true(strlen(reason) > n);
-    if (secret && strstr(reason, secret)) {
-        print_error("reason \"%s\" repeats the rejected content \"%s\"\n", reason, secret);
-        fail();
-    }
 }
 
 /* An earlier event in the same batch (a flip): the plan every row starts
@@ -460,11 +328,11 @@ static void test_row(void **state)
 
     plan_earlier_event(plan);
     size_t mark = cf_plan_mark(plan);
-    assert_int_equal(mark, count_lines(earlier_ops));
+    assert_int_equal(mark, cf_pt_count_lines(earlier_ops));
 
     int rc = plan_event(cfg, &r->ev, MAX_ID, plan, reason, sizeof(reason));
     if (r->reason) {
-        expect_rejected(rc, reason, r->reason, r->secret);
+        cf_pt_expect_rejected(rc, reason, r->reason, r->secret);
         /* Everything is checked first: nothing was appended. */
         assert_int_equal(cf_plan_count(plan), mark);
         cf_plan_rollback(plan, mark);
@@ -473,9 +341,9 @@ static void test_row(void **state)
         if (rc != 0)
             print_error("rejected: %s\n", reason);
         assert_int_equal(rc, 0);
-        expect_ops(plan, mark, cf_plan_count(plan), false, r->ops);
+        cf_pt_expect_ops(plan, mark, cf_plan_count(plan), false, r->ops);
     }
-    expect_ops(plan, 0, mark, false, earlier_ops);
+    cf_pt_expect_ops(plan, 0, mark, false, earlier_ops);
     cf_plan_destroy(plan);
 }
 
@@ -546,8 +414,8 @@ static void test_batch(void **state)
             print_error("event %zu rejected: %s\n", i, reason);
         assert_int_equal(rc, 0);
     }
-    assert_int_equal(cf_plan_coalesce(plan), count_lines(r->live));
-    expect_ops(plan, 0, cf_plan_count(plan), true, r->live);
+    assert_int_equal(cf_plan_coalesce(plan), cf_pt_count_lines(r->live));
+    cf_pt_expect_ops(plan, 0, cf_plan_count(plan), true, r->live);
     cf_plan_destroy(plan);
 }
 
@@ -568,20 +436,20 @@ static void test_rollback_keeps_earlier_events(void **state)
     plan_earlier_event(plan);
     size_t mark = cf_plan_mark(plan);
     assert_int_equal(mark, 2);
-    render_plan(&before, plan, 0, mark, false);
+    cf_pt_render_plan(&before, plan, 0, mark, false);
 
     /* Rejected on its second id, after the first passed. */
     struct stock_event bad = MV("B", "4 2", 2, 20, -1, 0);
-    expect_rejected(plan_event(&settings, &bad, MAX_ID, plan, reason, sizeof(reason)), reason,
+    cf_pt_expect_rejected(plan_event(&settings, &bad, MAX_ID, plan, reason, sizeof(reason)), reason,
                     "unsafe-id: ", NULL);
     cf_plan_rollback(plan, mark);
     assert_int_equal(cf_plan_count(plan), mark);
-    render_plan(&after, plan, 0, cf_plan_count(plan), false);
+    cf_pt_render_plan(&after, plan, 0, cf_plan_count(plan), false);
     assert_string_equal(after.data, before.data);
 
     /* Rejected on its quantity, after both ids passed. */
     struct stock_event overflow = MV("B", "42", 2, 20, -1, INT64_MAX);
-    expect_rejected(plan_event(&wide, &overflow, MAX_ID, plan, reason, sizeof(reason)), reason,
+    cf_pt_expect_rejected(plan_event(&wide, &overflow, MAX_ID, plan, reason, sizeof(reason)), reason,
                     "invalid-field: ", NULL);
     cf_plan_rollback(plan, mark);
     assert_int_equal(cf_plan_count(plan), mark);
@@ -594,7 +462,7 @@ static void test_rollback_keeps_earlier_events(void **state)
     uint32_t dropped_at = cf_plan_op(plan, mark)->key.off;
     cf_plan_rollback(plan, mark);
     assert_int_equal(cf_plan_count(plan), mark);
-    render_plan(&after, plan, 0, cf_plan_count(plan), false);
+    cf_pt_render_plan(&after, plan, 0, cf_plan_count(plan), false);
     assert_string_equal(after.data, before.data);
 
     /* The next event lands after the earlier ones, whose bytes are intact. */
@@ -606,12 +474,12 @@ static void test_rollback_keeps_earlier_events(void **state)
         "W :1:stock:D v=4 ts=40 ttl=60000 value=2",
         NULL,
     };
-    expect_ops(plan, 0, cf_plan_count(plan), false, want);
+    cf_pt_expect_ops(plan, 0, cf_plan_count(plan), false, want);
     assert_int_equal(cf_plan_op(plan, mark)->key.off, dropped_at);
 
     /* Nothing of the dropped events survives coalescing either. */
     assert_int_equal(cf_plan_coalesce(plan), 3);
-    expect_ops(plan, 0, cf_plan_count(plan), true, want);
+    cf_pt_expect_ops(plan, 0, cf_plan_count(plan), true, want);
 
     cf_buf_free(&before);
     cf_buf_free(&after);
@@ -696,10 +564,10 @@ static void test_every_kind_plans_alike(void **state)
         struct stock_event out = MOVE((enum stock_kind)k, -3, 0);
         struct stock_event keep = MOVE((enum stock_kind)k, -1, 2);
         assert_int_equal(plan_event(&settings, &out, MAX_ID, plan, reason, sizeof(reason)), 0);
-        expect_ops(plan, 0, cf_plan_count(plan), false, flip_ops);
+        cf_pt_expect_ops(plan, 0, cf_plan_count(plan), false, flip_ops);
         size_t mark = cf_plan_mark(plan);
         assert_int_equal(plan_event(&settings, &keep, MAX_ID, plan, reason, sizeof(reason)), 0);
-        expect_ops(plan, mark, cf_plan_count(plan), false, count_ops);
+        cf_pt_expect_ops(plan, mark, cf_plan_count(plan), false, count_ops);
         cf_plan_destroy(plan);
     }
     /* One metrics type for every kind. */
@@ -735,10 +603,10 @@ static void test_id_length(void **state)
         assert_memory_equal(cf_plan_bytes(plan, op->key), kind, strlen(kind));
         assert_memory_equal(cf_plan_bytes(plan, op->key) + strlen(kind), id, MAX_ID);
         part->len = MAX_ID + 1;
-        expect_rejected(plan_event(&settings, &ev, MAX_ID, plan, reason, sizeof(reason)), reason,
+        cf_pt_expect_rejected(plan_event(&settings, &ev, MAX_ID, plan, reason, sizeof(reason)), reason,
                         "unsafe-id: ", "aaaa");
         part->len = big;
-        expect_rejected(plan_event(&settings, &ev, MAX_ID, plan, reason, sizeof(reason)), reason,
+        cf_pt_expect_rejected(plan_event(&settings, &ev, MAX_ID, plan, reason, sizeof(reason)), reason,
                         "unsafe-id: ", "aaaa");
         assert_true(strlen(reason) < 100);
         assert_int_equal(cf_plan_count(plan), 2);
@@ -761,7 +629,7 @@ static void test_settings_shape_the_ops(void **state)
     struct stock_event one = MV("S", "P", 2, 6, -9, 1);
     assert_int_equal(plan_event(&shortest, &ten, MAX_ID, plan, reason, sizeof(reason)), 0);
     assert_int_equal(plan_event(&longest, &one, MAX_ID, plan, reason, sizeof(reason)), -1);
-    expect_rejected(-1, reason, "invalid-field: quantity_delta", NULL);
+    cf_pt_expect_rejected(-1, reason, "invalid-field: quantity_delta", NULL);
     one.quantity_delta = -1;
     assert_int_equal(plan_event(&longest, &one, MAX_ID, plan, reason, sizeof(reason)), 0);
     const char *const want[] = {
@@ -770,22 +638,22 @@ static void test_settings_shape_the_ops(void **state)
         "W shop:2:stock:S v=2 ts=6 ttl=120000 value=1",
         NULL,
     };
-    expect_ops(plan, 0, cf_plan_count(plan), false, want);
+    cf_pt_expect_ops(plan, 0, cf_plan_count(plan), false, want);
 
     /* max_quantity 10: 11 is too many, either field. */
     ten.on_hand = 11;
-    expect_rejected(plan_event(&shortest, &ten, MAX_ID, plan, reason, sizeof(reason)), reason,
+    cf_pt_expect_rejected(plan_event(&shortest, &ten, MAX_ID, plan, reason, sizeof(reason)), reason,
                     "invalid-field: on_hand", NULL);
     ten.on_hand = 10;
     ten.quantity_delta = -11;
-    expect_rejected(plan_event(&shortest, &ten, MAX_ID, plan, reason, sizeof(reason)), reason,
+    cf_pt_expect_rejected(plan_event(&shortest, &ten, MAX_ID, plan, reason, sizeof(reason)), reason,
                     "invalid-field: quantity_delta", NULL);
 
     /* max_id_bytes 2: "42" fine, "420" not. */
     struct stock_event ids = MV("42", "42", 3, 7, 0, 1);
     assert_int_equal(plan_event(&settings, &ids, 2, plan, reason, sizeof(reason)), 0);
     ids.product_id = (struct cf_str)STR("420");
-    expect_rejected(plan_event(&settings, &ids, 2, plan, reason, sizeof(reason)), reason,
+    cf_pt_expect_rejected(plan_event(&settings, &ids, 2, plan, reason, sizeof(reason)), reason,
                     "unsafe-id: product_id", NULL);
     cf_plan_destroy(plan);
 }
@@ -937,7 +805,7 @@ static void test_handler_maps_the_fields(void **state)
         assert_string_equal(ev.type, "stock_moved");
         const char *const want[] = {"W :1:stock:SKU-9 v=12 ts=3456 ttl=60000 value=0",
                                     "X :1:product:77 ts=3456", NULL};
-        expect_ops(plan, 0, cf_plan_count(plan), false, want);
+        cf_pt_expect_ops(plan, 0, cf_plan_count(plan), false, want);
         avro_event_free(&e);
         cf_plan_destroy(plan);
     }
@@ -948,7 +816,7 @@ static void test_handler_maps_the_fields(void **state)
         avro_event_fill(&e, schema, 12, 3456, "SKU 9", "77", 0, 1, 2);
         struct cf_event ev = {.max_id_bytes = MAX_ID};
         assert_int_equal(stock_consumer.handle(h, &e.value, &ev, plan), -1);
-        expect_rejected(-1, ev.reason, "unsafe-id: sku", NULL);
+        cf_pt_expect_rejected(-1, ev.reason, "unsafe-id: sku", NULL);
         assert_string_equal(ev.type, "stock_moved");
         avro_event_free(&e);
         cf_plan_destroy(plan);
@@ -979,7 +847,7 @@ static void test_handler_and_reader_schemas(void **state)
     struct cf_event ev = {.max_id_bytes = MAX_ID};
     assert_int_equal(stock_consumer.handle(h, &e.value, &ev, plan), 0);
     const char *const want[] = {"W :1:stock:S v=1 ts=2 ttl=60000 value=3", NULL};
-    expect_ops(plan, 0, cf_plan_count(plan), false, want);
+    cf_pt_expect_ops(plan, 0, cf_plan_count(plan), false, want);
     avro_event_free(&e);
     cf_plan_destroy(plan);
     stock_consumer.handler_destroy(h);
