@@ -18,13 +18,11 @@
 
 #include "clock.h"
 
-/* The loop is stuck when it has not ticked for this long. */
-#define STUCK_MS 60000
-
 struct cf_http {
     struct MHD_Daemon *daemon;
     struct cf_metrics *m;
     struct cf_log *lg;
+    long long stuck_ms; /* the loop is stuck when it has not ticked for this long */
 };
 
 static enum MHD_Result reply(struct MHD_Connection *conn, unsigned status, const char *type,
@@ -72,9 +70,9 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
     }
     if (strcmp(url, "/healthz") == 0) {
         int64_t beat = atomic_load(&m->heartbeat_ms);
-        if (beat && cf_mono_ms() - beat > STUCK_MS)
-            return text(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "stuck: the consume loop has not "
-                                                            "run for over 60 s\n");
+        if (beat && cf_mono_ms() - beat > h->stuck_ms)
+            return text(conn, MHD_HTTP_SERVICE_UNAVAILABLE,
+                        "stuck: the consume loop has not run for longer than http.stuck_ms\n");
         return text(conn, MHD_HTTP_OK, "ok\n");
     }
     if (strcmp(url, "/readyz") == 0) {
@@ -113,6 +111,7 @@ struct cf_http *cf_http_new(const struct cf_http_settings *s, struct cf_metrics 
         abort();
     h->m = m;
     h->lg = lg;
+    h->stuck_ms = s->stuck_ms > 0 ? s->stuck_ms : 60000;
     h->daemon = MHD_start_daemon(flags, (uint16_t)s->port, NULL, NULL, handle, h,
                                  MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
                                  MHD_OPTION_CONNECTION_LIMIT, (unsigned)64,

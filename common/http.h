@@ -23,6 +23,8 @@
 struct cf_http_settings {
     const char *bind; /* IPv4 or IPv6 address, e.g. "0.0.0.0", "127.0.0.1", "::" */
     int port;
+    long long stuck_ms; /* /healthz answers 503 when the consume loop has not
+                         * ticked for longer (http.stuck_ms) */
 };
 
 struct cf_http;

@@ -944,7 +944,7 @@ int cf_runtime_main(const struct cf_consumer_def *def, int argc, char **argv,
         goto out;
     }
     if (rt->s.http_port > 0) {
-        struct cf_http_settings hs = {rt->s.http_bind, (int)rt->s.http_port};
+        struct cf_http_settings hs = {rt->s.http_bind, (int)rt->s.http_port, rt->s.http_stuck_ms};
         rt->http = cf_http_new(&hs, rt->m, rt->lg, err, sizeof(err));
         if (!rt->http) {
             cf_log_emit(rt->lg, CF_LOG_ERROR, "cannot start", CF_LS("error", err), CF_LEND);

@@ -114,6 +114,9 @@ const struct cf_setting cf_settings_table[] = {
      "Address of the metrics and health endpoint."},
     {"http.port", CF_SETTING_INT, S(http_port), "0", 0, 65535, NULL, 0,
      "Port of /metrics, /healthz, /readyz (0: no endpoint)."},
+    {"http.stuck_ms", CF_SETTING_INT, S(http_stuck_ms), "60000", 100, 3600000, NULL, 0,
+     "/healthz answers 503 once the consume loop has not run for this long (a liveness probe "
+     "restarts the consumer)."},
 
     {"shutdown.timeout_ms", CF_SETTING_INT, S(shutdown_timeout_ms), "10000", 0, 600000, NULL, 0,
      "On SIGTERM, how long to keep retrying a batch that cannot be applied before leaving it "

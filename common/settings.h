@@ -66,6 +66,7 @@ struct cf_settings {
 
     char *http_bind;
     long long http_port;
+    long long http_stuck_ms;
 
     long long shutdown_timeout_ms;
 };

@@ -149,7 +149,8 @@ static int setup(void **state)
     fx->enc = sim_encoder_new(cf_test_schemas_dir(), "stock.avsc", SIM_FRAMING_CONFLUENT, err,
                               sizeof(err));
     assert_non_null(fx->enc);
-    char *const env[] = {"CACHEFLEET_KAFKA_STATISTICS_INTERVAL_MS=200", NULL};
+    char *const env[] = {"CACHEFLEET_KAFKA_STATISTICS_INTERVAL_MS=200",
+                         "CACHEFLEET_HTTP_STUCK_MS=2000", NULL};
     cf_consumer_start(&fx->consumer, &fx->fleet, "stock", env);
     *state = fx;
     return 0;
@@ -310,11 +311,48 @@ static void test_redis_down_and_back(void **state)
     top_prom_destroy(p);
 }
 
+/* /healthz is the liveness probe: a consume loop blocked longer than
+ * http.stuck_ms (here 2 s) answers 503, and 200 again once it runs.  A
+ * redis-server stopped with SIGSTOP holds the loop in its round trip (the
+ * command timeout is 30 s), which a killed one never does. */
+static void test_healthz_when_the_loop_is_stuck(void **state)
+{
+    struct fixture *fx = *state;
+    assert_int_equal(endpoint(fx, "/healthz"), 200);
+    assert_int_equal(cf_proc_signal(&fx->fleet.redis.proc, SIGSTOP), 0);
+    moved(fx, "SKU-M-stuck", 3);
+    cf_test_producer_flush(fx->fleet.tp, 10000);
+    int64_t deadline = cf_mono_ms() + 15000;
+    int code;
+    while ((code = endpoint(fx, "/healthz")) == 200 && cf_mono_ms() < deadline)
+        usleep(100000);
+    cf_proc_signal(&fx->fleet.redis.proc, SIGCONT);
+    assert_int_equal(code, 503);
+    deadline = cf_mono_ms() + 15000;
+    while (endpoint(fx, "/healthz") != 200) {
+        if (cf_mono_ms() > deadline)
+            fail_msg("/healthz not 200 again within 15 s of redis resuming");
+        usleep(100000);
+    }
+    deadline = cf_mono_ms() + 15000;
+    for (;;) {
+        char *v = cf_fleet_get(&fx->fleet, ":1:stock:SKU-M-stuck");
+        int done = v && strcmp(v, "3") == 0;
+        free(v);
+        if (done)
+            break;
+        if (cf_mono_ms() > deadline)
+            fail_msg("the event held while redis was stopped was not applied");
+        usleep(50000);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_counters_histograms_and_lag),
         cmocka_unit_test(test_redis_down_and_back),
+        cmocka_unit_test(test_healthz_when_the_loop_is_stuck),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
