@@ -670,6 +670,10 @@ static void collect(struct runtime *rt)
             deadline = cf_mono_ms() + rt->s.kafka_batch_linger_ms;
         batch_push(rt, msg);
     }
+    /* A full batch means a backlog: keep librdkafka fetching while this
+     * one is applied. */
+    if (rt->n >= max)
+        cf_source_refill(rt->src);
 }
 
 static void maybe_commit(struct runtime *rt, bool force)

@@ -41,9 +41,12 @@ const struct cf_setting cf_settings_table[] = {
      300000, NULL, 0, "Group session timeout."},
     {"kafka.max_poll_interval_ms", CF_SETTING_INT, S(kafka_max_poll_interval_ms), "300000", 10000,
      86400000, NULL, 0, "Longest time between polls before the group drops this instance."},
-    {"kafka.queued_max_kbytes", CF_SETTING_INT, S(kafka_queued_max_kbytes), "16384", 64, 2097151,
-     NULL, 0, "Prefetch buffer (bounds memory; librdkafka 2.0.2 stops fetching up to a second "
-     "each time it fills: more buys throughput, see the README's performance section)."},
+    {"kafka.queued_max_kbytes", CF_SETTING_INT, S(kafka_queued_max_kbytes), "4096", 64, 2097151,
+     NULL, 0, "Prefetch buffer in KiB: fetching stops while this much is waiting to be "
+     "applied (bounds memory; see the README's performance section)."},
+    {"kafka.queued_min_messages", CF_SETTING_INT, S(kafka_queued_min_messages), "20000", 1,
+     10000000, NULL, 0, "Prefetch buffer in events: fetching stops while this many are waiting to be "
+     "applied (small events' memory is mostly per event)."},
     {"kafka.fetch_wait_max_ms", CF_SETTING_INT, S(kafka_fetch_wait_max_ms), "10", 0, 10000, NULL,
      0, "Longest wait of a fetch for new events; short, so a quiet topic's events are applied "
      "at once (librdkafka's default is 500)."},

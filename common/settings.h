@@ -30,6 +30,7 @@ struct cf_settings {
     long long kafka_session_timeout_ms;
     long long kafka_max_poll_interval_ms;
     long long kafka_queued_max_kbytes;
+    long long kafka_queued_min_messages;
     long long kafka_statistics_interval_ms;
     long long kafka_fetch_wait_max_ms;
     long long kafka_fetch_max_bytes;

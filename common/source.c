@@ -19,6 +19,7 @@
 #include "source.h"
 
 #include <jansson.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -47,7 +48,26 @@ struct cf_source {
     int64_t *replay_next;
     int32_t replay_partitions;
     int64_t replay_read, replay_total;
+
+    /* The partitions cf_source_refill() wakes (assigned, not paused by us,
+     * not finished by a replay); rebuilt when one of those changes. */
+    rd_kafka_topic_partition_list_t *fetching;
+    int fetching_stale;
+    struct refill {
+        pthread_t thread;
+        pthread_mutex_t lock;
+        pthread_cond_t wake;
+        int started;
+        /* Under lock: */
+        rd_kafka_topic_partition_list_t *parts; /* what the next query covers */
+        int want, busy, stop;
+        /* The runtime's thread only: */
+        int64_t last_ms;
+    } refill;
 };
+
+static void refill_start(struct cf_source *src);
+static void refill_stop(struct cf_source *src);
 
 /* ------------------------------------------------------------------------
  * Configuration shared by the consumer and the dead-letter producer
@@ -183,6 +203,7 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                     CF_LS("error", rd_kafka_err2str(rerr)), CF_LEND);
     }
     atomic_store(&src->owner.m->assigned_partitions, src->assigned->cnt);
+    src->fetching_stale = 1;
 }
 
 static void commit_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
@@ -302,7 +323,7 @@ static struct cf_source *source_new(const struct cf_settings *s, struct cf_log *
     rd_kafka_conf_t *conf = cf_kafka_conf_new(s, errstr, errstr_size);
     if (!conf)
         goto fail;
-    char session[24], poll_interval[24], queued[24], stats[24], wait[24], fetch_max[24];
+    char session[24], poll_interval[24], queued[24], queued_min[24], stats[24], wait[24], fetch_max[24];
     /* A replay never commits; its own group id keeps it away from the
      * group's coordinator state even if a commit were attempted. */
     char replay_group[300];
@@ -310,6 +331,7 @@ static struct cf_source *source_new(const struct cf_settings *s, struct cf_log *
     snprintf(session, sizeof(session), "%lld", s->kafka_session_timeout_ms);
     snprintf(poll_interval, sizeof(poll_interval), "%lld", s->kafka_max_poll_interval_ms);
     snprintf(queued, sizeof(queued), "%lld", s->kafka_queued_max_kbytes);
+    snprintf(queued_min, sizeof(queued_min), "%lld", s->kafka_queued_min_messages);
     snprintf(stats, sizeof(stats), "%lld", s->kafka_statistics_interval_ms);
     snprintf(wait, sizeof(wait), "%lld", s->kafka_fetch_wait_max_ms);
     snprintf(fetch_max, sizeof(fetch_max), "%lld", s->kafka_fetch_max_bytes);
@@ -327,6 +349,7 @@ static struct cf_source *source_new(const struct cf_settings *s, struct cf_log *
         {"session.timeout.ms", session, "kafka.session_timeout_ms"},
         {"max.poll.interval.ms", poll_interval, "kafka.max_poll_interval_ms"},
         {"queued.max.messages.kbytes", queued, "kafka.queued_max_kbytes"},
+        {"queued.min.messages", queued_min, "kafka.queued_min_messages"},
         {"statistics.interval.ms", stats, "kafka.statistics_interval_ms"},
         {"fetch.wait.max.ms", wait, "kafka.fetch_wait_max_ms"},
         {"fetch.max.bytes", fetch_max, "kafka.fetch_max_bytes"},
@@ -367,6 +390,7 @@ static struct cf_source *source_new(const struct cf_settings *s, struct cf_log *
     }
     conf = NULL; /* now owned by the handle */
     rd_kafka_poll_set_consumer(src->rk);
+    refill_start(src);
 
     if (replay) {
         if (replay_assign(src, s, errstr, errstr_size) < 0)
@@ -475,6 +499,7 @@ static int replay_assign(struct cf_source *src, const struct cf_settings *s, cha
         } else {
             rd_kafka_topic_partition_list_destroy(src->assigned);
             src->assigned = rd_kafka_topic_partition_list_copy(parts);
+            src->fetching_stale = 1;
             atomic_store(&src->owner.m->assigned_partitions, parts->cnt);
         }
     }
@@ -501,6 +526,7 @@ void cf_source_close(struct cf_source *src)
 {
     if (!src || !src->rk || src->closed)
         return;
+    refill_stop(src);
     /* Leaves the group: the rebalance callback runs once more and the
      * before_revoke hook gets its last chance. */
     rd_kafka_consumer_close(src->rk);
@@ -517,6 +543,8 @@ void cf_source_destroy(struct cf_source *src)
     }
     rd_kafka_topic_partition_list_destroy(src->assigned);
     rd_kafka_topic_partition_list_destroy(src->paused);
+    if (src->fetching)
+        rd_kafka_topic_partition_list_destroy(src->fetching);
     free(src->replay_end);
     free(src->replay_next);
     free(src->topic);
@@ -545,6 +573,7 @@ static void replay_stop(struct cf_source *src, const char *topic, int32_t partit
     rd_kafka_topic_partition_list_add(one, topic, partition);
     rd_kafka_pause_partitions(src->rk, one);
     rd_kafka_topic_partition_list_destroy(one);
+    src->fetching_stale = 1;
 }
 
 rd_kafka_message_t *cf_source_poll(struct cf_source *src, int timeout_ms)
@@ -698,6 +727,130 @@ int cf_source_rewind(struct cf_source *src, const char *topic, int32_t partition
 }
 
 /* ------------------------------------------------------------------------
+ * Refilling the prefetch queue
+ * ------------------------------------------------------------------------ */
+
+/* librdkafka 2.1 added fetch.queue.backoff.ms; older ones stop fetching a
+ * partition whose prefetch queue went over queued.max.messages.kbytes (or
+ * queued.min.messages) and look at it again only when its broker thread
+ * next wakes: up to a second later (rd_kafka_max_block_ms), however fast
+ * the queue drains.  Any request for that broker wakes its thread, and a
+ * ListOffsets query (rd_kafka_offsets_for_times at the latest offset) is
+ * one that changes nothing: the thread then sees the room in the queue and
+ * fetches.  Resuming the partitions would wake it too, but every resume is
+ * a new version barrier that throws the prefetched messages away.  The
+ * query is synchronous, so a thread of the source's makes it, at most
+ * once per REFILL_MIN_MS while the runtime takes full batches. */
+#define REFILL_MIN_MS 10
+
+static int refill_needed(void)
+{
+    return rd_kafka_version() < 0x020100ff;
+}
+
+static void *refill_main(void *arg)
+{
+    struct cf_source *src = arg;
+    struct refill *r = &src->refill;
+    pthread_mutex_lock(&r->lock);
+    for (;;) {
+        while (!r->want && !r->stop)
+            pthread_cond_wait(&r->wake, &r->lock);
+        if (r->stop)
+            break;
+        r->want = 0;
+        r->busy = 1;
+        rd_kafka_topic_partition_list_t *q = rd_kafka_topic_partition_list_copy(r->parts);
+        pthread_mutex_unlock(&r->lock);
+        for (int i = 0; i < q->cnt; i++)
+            q->elems[i].offset = RD_KAFKA_OFFSET_END; /* as a timestamp: the latest */
+        /* The answer does not matter; a failure (a broker down) is the
+         * consumer's to report. */
+        rd_kafka_offsets_for_times(src->rk, q, 1000);
+        rd_kafka_topic_partition_list_destroy(q);
+        pthread_mutex_lock(&r->lock);
+        r->busy = 0;
+    }
+    pthread_mutex_unlock(&r->lock);
+    return NULL;
+}
+
+static void refill_start(struct cf_source *src)
+{
+    struct refill *r = &src->refill;
+    if (!refill_needed())
+        return;
+    pthread_mutex_init(&r->lock, NULL);
+    pthread_cond_init(&r->wake, NULL);
+    r->parts = rd_kafka_topic_partition_list_new(1);
+    if (pthread_create(&r->thread, NULL, refill_main, src) != 0) {
+        /* Fetching still works, with librdkafka's pauses. */
+        rd_kafka_topic_partition_list_destroy(r->parts);
+        r->parts = NULL;
+        pthread_cond_destroy(&r->wake);
+        pthread_mutex_destroy(&r->lock);
+        cf_log_emit(src->owner.lg, CF_LOG_WARN, "cannot start the prefetch refill thread", CF_LEND);
+        return;
+    }
+    r->started = 1;
+}
+
+static void refill_stop(struct cf_source *src)
+{
+    struct refill *r = &src->refill;
+    if (!r->started)
+        return;
+    pthread_mutex_lock(&r->lock);
+    r->stop = 1;
+    pthread_cond_signal(&r->wake);
+    pthread_mutex_unlock(&r->lock);
+    pthread_join(r->thread, NULL);
+    rd_kafka_topic_partition_list_destroy(r->parts);
+    pthread_cond_destroy(&r->wake);
+    pthread_mutex_destroy(&r->lock);
+    r->started = 0;
+}
+
+void cf_source_refill(struct cf_source *src)
+{
+    struct refill *r = &src->refill;
+    if (!r->started)
+        return;
+    int64_t now = cf_mono_ms();
+    if (now - r->last_ms < REFILL_MIN_MS)
+        return;
+    r->last_ms = now;
+    int changed = !src->fetching || src->fetching_stale;
+    if (changed) {
+        if (src->fetching)
+            rd_kafka_topic_partition_list_destroy(src->fetching);
+        src->fetching = rd_kafka_topic_partition_list_new(src->assigned->cnt + 1);
+        for (int i = 0; i < src->assigned->cnt; i++) {
+            const rd_kafka_topic_partition_t *a = &src->assigned->elems[i];
+            if (rd_kafka_topic_partition_list_find(src->paused, a->topic, a->partition))
+                continue;
+            if (src->replay_end && a->partition >= 0 && a->partition < src->replay_partitions &&
+                src->replay_next[a->partition] >= src->replay_end[a->partition])
+                continue;
+            rd_kafka_topic_partition_list_add(src->fetching, a->topic, a->partition);
+        }
+        src->fetching_stale = 0;
+    }
+    if (!src->fetching->cnt)
+        return;
+    pthread_mutex_lock(&r->lock);
+    if (changed) {
+        rd_kafka_topic_partition_list_destroy(r->parts);
+        r->parts = rd_kafka_topic_partition_list_copy(src->fetching);
+    }
+    if (!r->busy) {
+        r->want = 1;
+        pthread_cond_signal(&r->wake);
+    }
+    pthread_mutex_unlock(&r->lock);
+}
+
+/* ------------------------------------------------------------------------
  * Pausing
  * ------------------------------------------------------------------------ */
 
@@ -722,6 +875,7 @@ void cf_source_pause_one(struct cf_source *src, const char *topic, int32_t parti
     if (rd_kafka_pause_partitions(src->rk, one) == RD_KAFKA_RESP_ERR_NO_ERROR)
         rd_kafka_topic_partition_list_add(src->paused, topic, partition);
     rd_kafka_topic_partition_list_destroy(one);
+    src->fetching_stale = 1;
     atomic_store(&src->owner.m->paused, 1);
 }
 
@@ -739,5 +893,6 @@ void cf_source_resume(struct cf_source *src)
         rd_kafka_resume_partitions(src->rk, src->paused);
     rd_kafka_topic_partition_list_destroy(src->paused);
     src->paused = rd_kafka_topic_partition_list_new(64);
+    src->fetching_stale = 1;
     atomic_store(&src->owner.m->paused, 0);
 }

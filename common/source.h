@@ -109,6 +109,15 @@ void cf_source_pause_all(struct cf_source *src);
 void cf_source_pause_one(struct cf_source *src, const char *topic, int32_t partition);
 void cf_source_resume(struct cf_source *src);
 
+/* Keeps the prefetch queue filling while the runtime drains a backlog:
+ * with librdkafka before 2.1, a partition whose queue went over
+ * kafka.queued_max_kbytes is fetched again only when its broker thread
+ * next wakes, up to a second later.  This has the source's refill thread
+ * wake it (a ListOffsets query for the partitions that are fetching), at
+ * most every 10 ms; it never blocks.  Call it after taking a full batch.
+ * Does nothing with librdkafka 2.1 or later. */
+void cf_source_refill(struct cf_source *src);
+
 /* The current assignment (owned by the source; valid until the next poll). */
 const rd_kafka_topic_partition_list_t *cf_source_assignment(const struct cf_source *src);
 
