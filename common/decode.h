@@ -1,8 +1,9 @@
 /* decode.h - the decode stage: message bytes to an Avro value.
  *
  * What it owns: the schemas (read from a folder of .avsc files at start),
- * the framing of a message, schema resolution, and a guard that checks a
- * datum against its writer schema before avro-c reads it.
+ * the framing of a message, a reader of its own for datums written with
+ * the reader schema, schema resolution for the others, and a guard that
+ * checks every datum against its writer schema.
  *
  * What it does not own: what the fields mean (each consumer's handler maps
  * the value onto its event struct) and the payload size limit (the runtime
@@ -28,18 +29,28 @@
  *
  * The guard: avro-c trusts length prefixes and block counts (a string
  * claiming 2^60 bytes is allocated before it is read, a block of 2^60 nulls
- * is looped over).  Before avro-c sees a datum, the decoder walks it with
- * the writer schema, checking every length against the bytes left, every
- * count against a limit, every union and enum index against the schema,
- * and that the datum ends exactly at the message's end.
+ * is looped over).  So the decoder walks every datum with its writer
+ * schema, checking every length against the bytes left, every count
+ * against a limit, every union and enum index against the schema, and that
+ * the datum ends exactly at the message's end.
  *
- * Thread: a decoder belongs to one thread; the value it returns is valid
- * until its next call.
+ * Reading: a datum written with the reader schema itself (every plain
+ * datum, and a framed one whose schema id names a schema equal to the
+ * reader's) is read by that same walk into the reused value, through
+ * avro-c's value setters, with no heap allocation once the value has
+ * grown to the messages' shape (decode.c, DESIGN).  A datum of another
+ * writer schema is walked by the guard first, then read by avro-c
+ * (avro_value_read) and resolved.  Both give the value avro_value_read
+ * gives for the same bytes, and the same reason for bytes refused.
+ *
+ * Thread: a decoder belongs to one thread; the value it returns, and the
+ * strings in it, are valid until its next call (a failed call included).
  */
 #ifndef CF_DECODE_H
 #define CF_DECODE_H
 
 #include <avro.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 enum cf_framing {
@@ -78,5 +89,11 @@ void cf_decoder_writer(const struct cf_decoder *dec, size_t i, int32_t *id, cons
  * or -1 with an "undecodable: ..." or "unknown-schema: ..." reason. */
 int cf_decoder_decode(struct cf_decoder *dec, const void *buf, size_t len, avro_value_t **value,
                       char *reason, size_t reason_size);
+
+/* For tests and measurements: with on, a datum written with the reader
+ * schema is guarded, then read by avro_value_read, as before the decoder
+ * had a reader of its own (the reference that reader is compared with).
+ * Off by default. */
+void cf_decoder_use_avro_read(struct cf_decoder *dec, bool on);
 
 #endif

@@ -1,7 +1,13 @@
 /* test_decode.c - the decode stage (common/decode.c, common/event.c), fed
- * with bytes encoded from the schemas in schemas/. */
+ * with bytes encoded from the schemas in schemas/; and the decoder's own
+ * reader compared with avro_value_read on simulator events, random datums
+ * of every schema and type, damaged copies of both, and tests/regress/. */
 #include <avro.h>
+#include <dirent.h>
+#include <errno.h>
 #include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +16,7 @@
 #include "encode.h"
 #include "event.h"
 #include "keys.h"
+#include "shop.h"
 #include "testutil.h"
 
 struct fixture {
@@ -563,6 +570,616 @@ static void test_enum_resolved_by_symbol(void **state)
     }
 }
 
+/* ------------------------------------------------------------------------
+ * The decoder's own reader against avro_value_read
+ *
+ * A datum written with the reader schema is read by the decoder's walk
+ * (decode.c, DESIGN); cf_decoder_use_avro_read() makes a second decoder
+ * read it as before, with avro_value_read after the guard.  Every datum
+ * below goes through both: the same answer, the same reason for bytes
+ * refused, and values avro_value_equal says are equal.
+ * ------------------------------------------------------------------------ */
+
+struct pair {
+    struct cf_decoder *fast; /* the decoder's own reader */
+    struct cf_decoder *ref;  /* avro_value_read */
+    size_t accepted, refused;
+};
+
+static void pair_new(struct pair *pr, const char *dir, const char *file)
+{
+    char err[512];
+    memset(pr, 0, sizeof(*pr));
+    pr->fast = cf_decoder_new(dir, file, CF_FRAMING_AUTO, err, sizeof(err));
+    if (!pr->fast)
+        fail_msg("decoder %s/%s: %s", dir, file, err);
+    pr->ref = cf_decoder_new(dir, file, CF_FRAMING_AUTO, err, sizeof(err));
+    if (!pr->ref)
+        fail_msg("decoder %s/%s: %s", dir, file, err);
+    cf_decoder_use_avro_read(pr->ref, true);
+}
+
+static void pair_free(struct pair *pr)
+{
+    cf_decoder_destroy(pr->fast);
+    cf_decoder_destroy(pr->ref);
+}
+
+static void print_value(const char *which, avro_value_t *v)
+{
+    char *json = NULL;
+    if (avro_value_to_json(v, 1, &json) == 0) {
+        print_error("%s: %s\n", which, json);
+        free(json);
+    }
+}
+
+/* Decodes buf with both decoders and fails the test when they differ.
+ * Returns 0 (accepted by both, *value: the reader's) or -1 (refused by
+ * both with the same reason, in reason). */
+static int decode_both(struct pair *pr, const void *buf, size_t len, const char *what,
+                       avro_value_t **value, char *reason, size_t reason_size)
+{
+    char rf[256] = "", rr[256] = "";
+    avro_value_t *vf = NULL, *vr = NULL;
+    int a = cf_decoder_decode(pr->fast, buf, len, &vf, rf, sizeof(rf));
+    int b = cf_decoder_decode(pr->ref, buf, len, &vr, rr, sizeof(rr));
+    if (a != b)
+        fail_msg("%s (%zu bytes): the reader says \"%s\", avro_value_read \"%s\"", what, len,
+                 a ? rf : "ok", b ? rr : "ok");
+    if (a < 0) {
+        if (strcmp(rf, rr) != 0)
+            fail_msg("%s (%zu bytes): the reader refuses it with \"%s\", avro_value_read with "
+                     "\"%s\"",
+                     what, len, rf, rr);
+        if (reason)
+            snprintf(reason, reason_size, "%s", rf);
+        pr->refused++;
+        return -1;
+    }
+    if (!avro_value_equal(vf, vr)) {
+        print_value("the reader", vf);
+        print_value("avro_value_read", vr);
+        fail_msg("%s (%zu bytes): the values differ (above)", what, len);
+    }
+    if (value)
+        *value = vf;
+    pr->accepted++;
+    return 0;
+}
+
+/* xorshift64*: the same datums on every run. */
+static uint64_t rnd(uint64_t *s)
+{
+    *s ^= *s >> 12;
+    *s ^= *s << 25;
+    *s ^= *s >> 27;
+    return *s * 0x2545F4914F6CDD1DULL;
+}
+
+static uint64_t rnd_below(uint64_t *s, uint64_t n)
+{
+    return n ? rnd(s) % n : 0;
+}
+
+/* A damaged copy of buf[0..len) in out (room for len + 1): cut, a bit
+ * flipped, a byte replaced, inserted or removed.  Returns its length. */
+static size_t damage(uint64_t *s, const uint8_t *buf, size_t len, uint8_t *out)
+{
+    size_t at = (size_t)rnd_below(s, len);
+    memcpy(out, buf, len);
+    switch (rnd_below(s, 5)) {
+    case 0:
+        return at;
+    case 1:
+        out[at] ^= (uint8_t)(1u << rnd_below(s, 8));
+        return len;
+    case 2:
+        out[at] = (uint8_t)rnd(s);
+        return len;
+    case 3:
+        memmove(out + at + 1, out + at, len - at);
+        out[at] = (uint8_t)rnd(s);
+        return len + 1;
+    default:
+        memmove(out + at, out + at + 1, len - at - 1);
+        return len - 1;
+    }
+}
+
+/* Every simulator event of every topic, framed and plain, and a damaged
+ * copy of each before it (so a refused datum, which may leave the reused
+ * value half set, is followed by a good one). */
+static void test_reader_matches_avro_read_on_sim_events(void **state)
+{
+    (void)state;
+    uint64_t seed = 42;
+    for (int t = 0; t < SHOP_TOPIC_COUNT; t++) {
+        char err[512], what[128];
+        const char *file = sim_topic_schema_file((enum shop_topic)t);
+        struct pair pr, damaged;
+        pair_new(&pr, cf_test_schemas_dir(), file);
+        pair_new(&damaged, cf_test_schemas_dir(), file);
+        struct sim_encoder *enc =
+            sim_encoder_new(cf_test_schemas_dir(), file, SIM_FRAMING_CONFLUENT, err, sizeof(err));
+        if (!enc)
+            fail_msg("encoder: %s", err);
+        struct shop_config cfg = {.seed = 7 + (uint64_t)t,
+                                  .categories = 8,
+                                  .products = 60,
+                                  .initial_sync = true,
+                                  .topics = SHOP_TOPIC_BIT(t),
+                                  .users = 50};
+        struct shop *shop = shop_new(&cfg, err, sizeof(err));
+        if (!shop)
+            fail_msg("shop: %s", err);
+        bool seen[SHOP_EVENT_TYPE_COUNT] = {false};
+        uint8_t copy[65536 + 1];
+        for (int i = 0; i < 1500; i++) {
+            const struct shop_event *ev;
+            const void *data;
+            size_t len;
+            assert_int_equal(shop_next(shop, 1700000000000000LL + i * 1000LL, &ev), 0);
+            if (sim_encode_event(enc, ev, &data, &len, err, sizeof(err)) != 0)
+                fail_msg("encode: %s", err);
+            assert_true(len > SIM_CONFLUENT_HEADER && len < sizeof(copy));
+            seen[ev->type] = true;
+            snprintf(what, sizeof(what), "%s event %d (%s)", file, i,
+                     shop_event_type_name(ev->type));
+            size_t n = damage(&seed, data, len, copy);
+            decode_both(&damaged, copy, n, what, NULL, NULL, 0);
+            if (decode_both(&damaged, data, len, what, NULL, NULL, 0) != 0 ||
+                decode_both(&pr, data, len, what, NULL, NULL, 0) != 0 ||
+                decode_both(&pr, (const uint8_t *)data + SIM_CONFLUENT_HEADER,
+                            len - SIM_CONFLUENT_HEADER, what, NULL, NULL, 0) != 0)
+                fail_msg("%s: refused", what);
+        }
+        /* The workload reached every event type of the topic (every body
+         * branch the simulator writes), and damage both refused datums and
+         * changed ones still read. */
+        for (int e = 0; e < SHOP_EVENT_TYPE_COUNT; e++) {
+            if (shop_event_type_topic((enum shop_event_type)e) == (enum shop_topic)t && !seen[e])
+                fail_msg("%s: no %s event in the workload", file,
+                         shop_event_type_name((enum shop_event_type)e));
+        }
+        assert_int_equal(pr.accepted, 3000);
+        if (damaged.refused < 100 || damaged.accepted < 1500 + 50)
+            fail_msg("%s: damaged events: %zu refused, %zu of 1500 read", file, damaged.refused,
+                     damaged.accepted - 1500);
+        shop_destroy(shop);
+        sim_encoder_destroy(enc);
+        pair_free(&pr);
+        pair_free(&damaged);
+    }
+}
+
+/* A growable byte buffer for the datums written below. */
+struct out {
+    uint8_t *p;
+    size_t len, cap;
+};
+
+static void out_bytes(struct out *o, const void *p, size_t n)
+{
+    if (o->len + n > o->cap) {
+        o->cap = (o->len + n) * 2 + 64;
+        o->p = realloc(o->p, o->cap);
+        assert_non_null(o->p);
+    }
+    if (n)
+        memcpy(o->p + o->len, p, n);
+    o->len += n;
+}
+
+static void out_long(struct out *o, int64_t v)
+{
+    uint64_t z = ((uint64_t)v << 1) ^ (uint64_t)(v >> 63);
+    uint8_t b[10];
+    size_t n = 0;
+    do {
+        b[n] = (uint8_t)(z & 0x7f);
+        z >>= 7;
+        if (z)
+            b[n] |= 0x80;
+        n++;
+    } while (z);
+    out_bytes(o, b, n);
+}
+
+static void out_random_bytes(uint64_t *s, struct out *o, size_t n)
+{
+    out_long(o, (int64_t)n);
+    for (size_t i = 0; i < n; i++) {
+        uint8_t b = (uint8_t)rnd(s);
+        out_bytes(o, &b, 1);
+    }
+}
+
+static void write_random(uint64_t *s, struct out *o, avro_schema_t sc, int depth);
+
+/* An array's or a map's items in one to three blocks, each with a count,
+ * or a negative count and the block's size in bytes; then the end. */
+static void write_blocks(uint64_t *s, struct out *o, avro_schema_t items, bool map, int depth)
+{
+    static const char *const keys[] = {"a", "b", "", "key"}; /* repeats happen */
+    size_t blocks = depth > 4 ? 0 : (size_t)rnd_below(s, 4);
+    for (size_t b = 0; b < blocks; b++) {
+        struct out block = {0};
+        int64_t count = 1 + (int64_t)rnd_below(s, 3);
+        for (int64_t i = 0; i < count; i++) {
+            if (map) {
+                const char *k = keys[rnd_below(s, 4)];
+                out_long(&block, (int64_t)strlen(k));
+                out_bytes(&block, k, strlen(k));
+            }
+            write_random(s, &block, items, depth + 1);
+        }
+        if (rnd_below(s, 2)) {
+            out_long(o, -count);
+            out_long(o, (int64_t)block.len);
+        } else {
+            out_long(o, count);
+        }
+        out_bytes(o, block.p, block.len);
+        free(block.p);
+    }
+    out_long(o, 0);
+}
+
+/* A random datum of schema sc, written as the Avro specification says. */
+static void write_random(uint64_t *s, struct out *o, avro_schema_t sc, int depth)
+{
+    static const int64_t longs[] = {0,  1,         -1,        63,        -64,
+                                    64, INT32_MIN, INT32_MAX, INT64_MIN, INT64_MAX};
+    uint8_t b;
+    switch (avro_typeof(sc)) {
+    case AVRO_NULL:
+        return;
+    case AVRO_BOOLEAN:
+        b = (uint8_t)rnd_below(s, 2);
+        out_bytes(o, &b, 1);
+        return;
+    case AVRO_INT32:
+        out_long(o, rnd_below(s, 2) ? longs[rnd_below(s, 8)] : (int32_t)rnd(s));
+        return;
+    case AVRO_INT64:
+        out_long(o, rnd_below(s, 2) ? longs[rnd_below(s, 10)] : (int64_t)rnd(s));
+        return;
+    case AVRO_FLOAT: {
+        float f = (float)((int64_t)rnd_below(s, 2000001) - 1000000) / 7.0f;
+        uint32_t bits;
+        memcpy(&bits, &f, sizeof(bits));
+        for (int i = 0; i < 4; i++, bits >>= 8) {
+            b = (uint8_t)bits;
+            out_bytes(o, &b, 1);
+        }
+        return;
+    }
+    case AVRO_DOUBLE: {
+        double d = (double)(int64_t)rnd(s) / 3.0;
+        uint64_t bits;
+        memcpy(&bits, &d, sizeof(bits));
+        for (int i = 0; i < 8; i++, bits >>= 8) {
+            b = (uint8_t)bits;
+            out_bytes(o, &b, 1);
+        }
+        return;
+    }
+    case AVRO_STRING:
+    case AVRO_BYTES:
+        out_random_bytes(s, o, (size_t)rnd_below(s, rnd_below(s, 8) ? 12 : 300));
+        return;
+    case AVRO_ENUM:
+        out_long(o, (int64_t)rnd_below(s, (uint64_t)avro_schema_enum_number_of_symbols(sc)));
+        return;
+    case AVRO_FIXED:
+        for (int64_t i = 0; i < avro_schema_fixed_size(sc); i++) {
+            b = (uint8_t)rnd(s);
+            out_bytes(o, &b, 1);
+        }
+        return;
+    case AVRO_RECORD:
+        for (size_t i = 0; i < avro_schema_record_size(sc); i++)
+            write_random(s, o, avro_schema_record_field_get_by_index(sc, (int)i), depth + 1);
+        return;
+    case AVRO_UNION: {
+        /* Deep down, the null branch (first where there is one) ends recursion. */
+        size_t n = avro_schema_union_size(sc);
+        size_t pick = depth > 4 ? 0 : (size_t)rnd_below(s, n);
+        out_long(o, (int64_t)pick);
+        write_random(s, o, avro_schema_union_branch(sc, (int)pick), depth + 1);
+        return;
+    }
+    case AVRO_ARRAY:
+        write_blocks(s, o, avro_schema_array_items(sc), false, depth);
+        return;
+    case AVRO_MAP:
+        write_blocks(s, o, avro_schema_map_values(sc), true, depth);
+        return;
+    case AVRO_LINK:
+        write_random(s, o, avro_schema_link_target(sc), depth + 1);
+        return;
+    default:
+        fail_msg("write_random: type %d", (int)avro_typeof(sc));
+    }
+}
+
+/* Every Avro type and shape the fleet's schemas do not have: maps (of
+ * unions, of maps), fixed, bytes, float, double, int, boolean, null, a
+ * named type used twice, a recursive record, arrays of arrays. */
+static const char *EVERY_TYPE_SCHEMA =
+    "{\"type\":\"record\",\"name\":\"Every\",\"namespace\":\"cachefleet.test\","
+    "\"cachefleet.schema_id\":77,\"fields\":["
+    "{\"name\":\"s\",\"type\":\"string\"},"
+    "{\"name\":\"n\",\"type\":\"null\"},"
+    "{\"name\":\"b\",\"type\":\"boolean\"},"
+    "{\"name\":\"i\",\"type\":\"int\"},"
+    "{\"name\":\"l\",\"type\":\"long\"},"
+    "{\"name\":\"f\",\"type\":\"float\"},"
+    "{\"name\":\"d\",\"type\":\"double\"},"
+    "{\"name\":\"by\",\"type\":\"bytes\"},"
+    "{\"name\":\"e\",\"type\":{\"type\":\"enum\",\"name\":\"Color\","
+    "\"symbols\":[\"RED\",\"GREEN\",\"BLUE\"]}},"
+    "{\"name\":\"e2\",\"type\":\"Color\"},"
+    "{\"name\":\"fx\",\"type\":{\"type\":\"fixed\",\"name\":\"Id\",\"size\":4}},"
+    "{\"name\":\"nested\",\"type\":{\"type\":\"record\",\"name\":\"Inner\",\"fields\":["
+    "{\"name\":\"s\",\"type\":\"string\"},"
+    "{\"name\":\"tags\",\"type\":{\"type\":\"array\",\"items\":\"string\"}}]}},"
+    "{\"name\":\"items\",\"type\":{\"type\":\"array\",\"items\":\"Inner\"}},"
+    "{\"name\":\"m\",\"type\":{\"type\":\"map\",\"values\":"
+    "[\"null\",\"string\",{\"type\":\"array\",\"items\":\"long\"}]}},"
+    "{\"name\":\"mm\",\"type\":{\"type\":\"map\","
+    "\"values\":{\"type\":\"map\",\"values\":\"Inner\"}}},"
+    "{\"name\":\"u\",\"type\":[\"null\",\"Inner\",{\"type\":\"array\",\"items\":\"Color\"},"
+    "\"bytes\",\"Id\",\"double\"]},"
+    "{\"name\":\"list\",\"type\":[\"null\",{\"type\":\"record\",\"name\":\"Node\",\"fields\":["
+    "{\"name\":\"v\",\"type\":\"int\"},{\"name\":\"next\",\"type\":[\"null\",\"Node\"]}]}]},"
+    "{\"name\":\"aa\",\"type\":{\"type\":\"array\",\"items\":"
+    "{\"type\":\"array\",\"items\":\"string\"}}}]}";
+
+/* Random datums of every schema of the fleet (every body branch, both
+ * sides of every optional field, empty and multi-block arrays) and of
+ * EVERY_TYPE_SCHEMA, framed and plain, each after a damaged copy. */
+static void test_reader_matches_avro_read_on_random_datums(void **state)
+{
+    (void)state;
+    static const char *const files[] = {"products.avsc", "carts.avsc", "orders.avsc",
+                                        "access.avsc",   "stock.avsc", "every.avsc"};
+    char dir[512], path[1024], what[128];
+    cf_test_tmpdir("decode-random", dir, sizeof(dir));
+    spit(dir, "every.avsc", EVERY_TYPE_SCHEMA);
+    uint64_t seed = 7;
+    for (size_t f = 0; f < sizeof(files) / sizeof(files[0]); f++) {
+        const char *sdir = f == 5 ? dir : cf_test_schemas_dir();
+        size_t len;
+        snprintf(path, sizeof(path), "%s/%s", sdir, files[f]);
+        char *text = slurp(path, &len);
+        avro_schema_t schema;
+        if (avro_schema_from_json_length(text, len, &schema) != 0)
+            fail_msg("%s: %s", files[f], avro_strerror());
+        json_error_t jerr;
+        json_t *root = json_loadb(text, len, 0, &jerr);
+        assert_non_null(root);
+        int id = (int)json_integer_value(json_object_get(root, "cachefleet.schema_id"));
+        json_decref(root);
+        free(text);
+        struct pair pr, damaged;
+        pair_new(&pr, sdir, files[f]);
+        pair_new(&damaged, sdir, files[f]);
+        struct out o = {0};
+        uint8_t *copy = NULL;
+        for (int i = 0; i < 400; i++) {
+            o.len = 0;
+            const uint8_t header[5] = {0, (uint8_t)(id >> 24), (uint8_t)(id >> 16),
+                                       (uint8_t)(id >> 8), (uint8_t)id};
+            out_bytes(&o, header, sizeof(header));
+            write_random(&seed, &o, schema, 0);
+            snprintf(what, sizeof(what), "%s datum %d", files[f], i);
+            copy = realloc(copy, o.len + 1);
+            assert_non_null(copy);
+            size_t n = damage(&seed, o.p, o.len, copy);
+            decode_both(&damaged, copy, n, what, NULL, NULL, 0);
+            if (decode_both(&damaged, o.p, o.len, what, NULL, NULL, 0) != 0 ||
+                decode_both(&pr, o.p, o.len, what, NULL, NULL, 0) != 0)
+                fail_msg("%s: refused", what);
+            /* Plain, unless the datum starts with byte 0 (AUTO takes that
+             * as framed): never for the fleet's schemas (decode.h). */
+            if (o.p[5] != 0 && decode_both(&pr, o.p + 5, o.len - 5, what, NULL, NULL, 0) != 0)
+                fail_msg("%s: refused plain", what);
+        }
+        if (damaged.refused < 40)
+            fail_msg("%s: only %zu damaged datums refused", files[f], damaged.refused);
+        free(copy);
+        free(o.p);
+        avro_schema_decref(schema);
+        pair_free(&pr);
+        pair_free(&damaged);
+    }
+    cf_test_rmtree(dir);
+}
+
+/* The first message of p[0..len): its length in *msg_len; returns where
+ * the next one starts, or 0 when it is the last (tools/fuzz/pipeline.h:
+ * messages are separated by a marker). */
+static size_t next_message(const uint8_t *p, size_t len, size_t *msg_len)
+{
+    const char *marker = "|CF-NEXT|";
+    size_t m = strlen(marker);
+    for (size_t i = 0; i + m <= len; i++) {
+        if (memcmp(p + i, marker, m) == 0) {
+            *msg_len = i;
+            return i + m;
+        }
+    }
+    *msg_len = len;
+    return 0;
+}
+
+/* The hostile inputs and fuzz reproducers kept in tests/regress/<topic>/,
+ * message by message, in name order on one pair of decoders. */
+static void test_reader_matches_avro_read_on_regress_inputs(void **state)
+{
+    (void)state;
+    static const char *const topics[] = {"products", "carts", "orders", "access", "stock"};
+    for (size_t t = 0; t < sizeof(topics) / sizeof(topics[0]); t++) {
+        char dir[1024], file[64], path[1400], what[512];
+        snprintf(dir, sizeof(dir), "%s/tests/regress/%s", CF_SOURCE_DIR, topics[t]);
+        snprintf(file, sizeof(file), "%s.avsc", topics[t]);
+        struct pair pr;
+        pair_new(&pr, cf_test_schemas_dir(), file);
+        struct dirent **names;
+        int n = scandir(dir, &names, NULL, alphasort);
+        if (n < 0)
+            fail_msg("%s: %s", dir, strerror(errno));
+        size_t messages = 0;
+        for (int i = 0; i < n; i++) {
+            if (names[i]->d_name[0] != '.') {
+                size_t len;
+                snprintf(path, sizeof(path), "%s/%s", dir, names[i]->d_name);
+                uint8_t *data = (uint8_t *)slurp(path, &len);
+                size_t at = 0, next, mlen;
+                do {
+                    next = next_message(data + at, len - at, &mlen);
+                    snprintf(what, sizeof(what), "%s/%s message %zu", topics[t], names[i]->d_name,
+                             messages);
+                    decode_both(&pr, data + at, mlen, what, NULL, NULL, 0);
+                    messages++;
+                    at += next;
+                } while (next);
+                free(data);
+            }
+            free(names[i]);
+        }
+        free(names);
+        /* Every folder holds good and hostile inputs (tools/fuzz/README.md). */
+        if (pr.accepted < 5 || pr.refused < 5)
+            fail_msg("%s: %zu messages read, %zu refused", topics[t], pr.accepted, pr.refused);
+        assert_int_equal(pr.accepted + pr.refused, messages);
+        pair_free(&pr);
+    }
+}
+
+/* The comparison can fail: two different events are not equal, and a
+ * reader that skipped a field would be seen. */
+static void test_reader_comparison_can_fail(void **state)
+{
+    struct fixture *fx = *state;
+    char reason[256];
+    struct pair pr;
+    pair_new(&pr, fx->dir, "products.avsc");
+    avro_value_t *a, *b;
+    size_t n = encode(fx->schema, 1, "e-1", 7, "42", fx->buf, sizeof(fx->buf));
+    assert_int_equal(cf_decoder_decode(pr.fast, fx->buf, n, &a, reason, sizeof(reason)), 0);
+    n = encode(fx->schema, 1, "e-1", 7, "43", fx->buf, sizeof(fx->buf));
+    assert_int_equal(cf_decoder_decode(pr.ref, fx->buf, n, &b, reason, sizeof(reason)), 0);
+    assert_false(avro_value_equal(a, b));
+    n = encode(fx->schema, 1, "e-1", 7, "42", fx->buf, sizeof(fx->buf));
+    assert_int_equal(cf_decoder_decode(pr.ref, fx->buf, n, &b, reason, sizeof(reason)), 0);
+    assert_true(avro_value_equal(a, b));
+    pair_free(&pr);
+}
+
+/* The reader's value after a refused datum: half set by it, then whole
+ * again with the next datum, strings included (the value lends the
+ * decoder's copies of them, overwritten by every message). */
+static void test_reader_recovers_after_refused_datum(void **state)
+{
+    struct fixture *fx = *state;
+    char reason[256];
+    struct pair pr;
+    pair_new(&pr, fx->dir, "products.avsc");
+    avro_value_t *value;
+    size_t n = encode(fx->schema, 1, "event-one", 7, "product-42", fx->buf, sizeof(fx->buf));
+    char good[4096];
+    memcpy(good, fx->buf, n);
+    /* Every truncation, each followed by the whole datum. */
+    for (size_t cut = 5; cut < n; cut++) {
+        assert_int_equal(decode_both(&pr, good, cut, "cut", NULL, reason, sizeof(reason)), -1);
+        assert_non_null(strstr(reason, "undecodable: "));
+        assert_int_equal(decode_both(&pr, good, n, "whole", &value, NULL, 0), 0);
+        expect_deleted(pr.fast, value, "product-42", 7);
+    }
+    pair_free(&pr);
+}
+
+/* A writer whose enum is a prefix of the reader's is not the reader
+ * schema (avro_schema_equal compares only the symbols its first argument
+ * has): its datums are guarded with its own enum, read by symbol. */
+static void test_writer_with_fewer_enum_symbols_is_resolved(void **state)
+{
+    (void)state;
+    char dir[512], path[1024], err[512], reason[256];
+    json_error_t jerr;
+    cf_test_tmpdir("decode-prefix", dir, sizeof(dir));
+    snprintf(path, sizeof(path), "%s/carts.avsc", cf_test_schemas_dir());
+    json_t *root = json_load_file(path, 0, &jerr);
+    assert_non_null(root);
+    snprintf(path, sizeof(path), "%s/carts.avsc", dir);
+    assert_int_equal(json_dump_file(root, path, JSON_INDENT(2)), 0);
+    json_t *body = json_object_get(json_array_get(json_object_get(root, "fields"), 3), "type");
+    json_t *change = json_object_get(
+        json_array_get(json_object_get(json_array_get(body, 0), "fields"), 2), "type");
+    json_t *symbols = json_object_get(change, "symbols");
+    assert_string_equal(json_string_value(json_array_get(symbols, 4)), "OTHER");
+    assert_int_equal(json_array_remove(symbols, 4), 0);
+    json_object_set_new(root, "cachefleet.schema_id", json_integer(8));
+    snprintf(path, sizeof(path), "%s/carts.v8.avsc", dir);
+    assert_int_equal(json_dump_file(root, path, JSON_INDENT(2)), 0);
+    json_decref(root);
+
+    struct cf_decoder *dec = cf_decoder_new(dir, "carts.avsc", CF_FRAMING_AUTO, err, sizeof(err));
+    if (!dec)
+        fail_msg("decoder: %s", err);
+    struct sim_encoder *enc =
+        sim_encoder_new(dir, "carts.avsc", SIM_FRAMING_CONFLUENT, err, sizeof(err));
+    if (!enc)
+        fail_msg("encoder: %s", err);
+    struct cf_envelope_schema es;
+    assert_int_equal(cf_envelope_schema_init(&es, cf_decoder_schema(dec), err, sizeof(err)), 0);
+    int branch = cf_envelope_branch(&es, "CartUpdated");
+    int idx = cf_avro_field_index(es.branches[branch], "change", err, sizeof(err));
+    const char *const written[] = {"ITEM_ADDED", "OTHER"};
+    for (size_t i = 0; i < 2; i++) {
+        avro_value_t body_value, *value;
+        const void *data;
+        size_t len;
+        assert_int_equal(
+            sim_encoder_begin(enc, "e-1", 1, 1, "CartUpdated", &body_value, err, sizeof(err)), 0);
+        assert_int_equal(sim_avro_set_string(&body_value, "cart_id", "c-1", err, sizeof(err)), 0);
+        assert_int_equal(sim_avro_set_enum(&body_value, "change", written[i], err, sizeof(err)), 0);
+        assert_int_equal(sim_avro_set_string(&body_value, "cart", "{}", err, sizeof(err)), 0);
+        assert_int_equal(
+            sim_avro_set_optional_string(&body_value, "user_id", NULL, 0, err, sizeof(err)), 0);
+        if (sim_encoder_finish(enc, &data, &len, err, sizeof(err)) != 0)
+            fail_msg("encode: %s", err);
+        uint8_t framed[1024];
+        assert_true(len <= sizeof(framed));
+        memcpy(framed, data, len);
+        framed[4] = 8; /* as written by the writer of id 8 */
+        int rc = cf_decoder_decode(dec, framed, len, &value, reason, sizeof(reason));
+        if (i == 1) {
+            /* OTHER is index 4: past the writer's symbols. */
+            const char *want = "undecodable: enum index out of range at byte ";
+            assert_int_equal(rc, -1);
+            if (strncmp(reason, want, strlen(want)) != 0)
+                fail_msg("reason: %s", reason);
+            continue;
+        }
+        if (rc != 0)
+            fail_msg("%s: %s", written[i], reason);
+        struct cf_envelope env;
+        assert_int_equal(cf_envelope_read(&es, value, &env, reason, sizeof(reason)), 0);
+        int e = -1;
+        const char *symbol = NULL;
+        assert_int_equal(
+            cf_avro_enum(&env.body, idx, "change", &e, &symbol, reason, sizeof(reason)), 0);
+        assert_string_equal(symbol, written[i]);
+    }
+    sim_encoder_destroy(enc);
+    cf_decoder_destroy(dec);
+    cf_test_rmtree(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -574,6 +1191,12 @@ int main(void)
         cmocka_unit_test(test_envelope_contract),
         cmocka_unit_test(test_union_branch_does_not_leak_between_messages),
         cmocka_unit_test(test_enum_resolved_by_symbol),
+        cmocka_unit_test(test_reader_comparison_can_fail),
+        cmocka_unit_test(test_reader_recovers_after_refused_datum),
+        cmocka_unit_test(test_reader_matches_avro_read_on_sim_events),
+        cmocka_unit_test(test_reader_matches_avro_read_on_random_datums),
+        cmocka_unit_test(test_reader_matches_avro_read_on_regress_inputs),
+        cmocka_unit_test(test_writer_with_fewer_enum_symbols_is_resolved),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
