@@ -39,6 +39,12 @@ struct cf_apply {
     char *buf; /* RESP of the batch being sent */
     size_t len, cap;
     uint64_t generation; /* connections made */
+
+    /* A batch sent whose replies are not read yet (cf_apply_send). */
+    int in_flight;
+    size_t flight_calls;
+    int64_t flight_sent_us;
+    uint64_t flight_ops;
 };
 
 /* ------------------------------------------------------------------------
@@ -170,6 +176,7 @@ struct cf_apply *cf_apply_new(const struct cf_apply_settings *settings, struct c
 
 void cf_apply_disconnect(struct cf_apply *ap)
 {
+    ap->in_flight = 0; /* its replies go with the connection */
     if (ap->ctx) {
         redisFree(ap->ctx);
         ap->ctx = NULL;
@@ -346,6 +353,8 @@ int cf_apply_exists(struct cf_apply *ap, const char *const *keys, size_t n, int 
 {
     if (n == 0)
         return 0;
+    if (ap->in_flight)
+        abort(); /* the caller must read the batch's replies first */
     if (cf_apply_connect(ap) < 0)
         return -1;
     ap->len = 0;
@@ -380,6 +389,8 @@ int cf_apply_mark(struct cf_apply *ap, const char *const *keys, size_t n)
 {
     if (n == 0)
         return 0;
+    if (ap->in_flight)
+        abort(); /* the caller must read the batch's replies first */
     if (cf_apply_connect(ap) < 0)
         return -1;
     ap->len = 0;
@@ -527,9 +538,10 @@ static void format_call(struct cf_apply *ap, const struct cf_plan *plan, size_t 
     }
 }
 
-int cf_apply_plan(struct cf_apply *ap, const struct cf_plan *plan, struct cf_apply_result *res)
+int cf_apply_send(struct cf_apply *ap, const struct cf_plan *plan)
 {
-    memset(res, 0, sizeof(*res));
+    if (ap->in_flight)
+        abort(); /* one batch in flight at a time */
     ap->errstr[0] = '\0';
 
     /* Format first: nothing is sent unless the whole batch is ready. */
@@ -549,17 +561,54 @@ int cf_apply_plan(struct cf_apply *ap, const struct cf_plan *plan, struct cf_app
         }
         from = to;
     }
-    res->ops = live;
-    if (calls == 0)
+    ap->flight_calls = calls;
+    ap->flight_ops = live;
+    ap->flight_sent_us = cf_mono_us();
+    if (calls == 0) {
+        ap->in_flight = 1;
         return 0;
-
+    }
     if (cf_apply_connect(ap) < 0)
         return -1;
 
-    int64_t t0 = cf_mono_us();
+    ap->flight_sent_us = cf_mono_us();
     if (redisAppendFormattedCommand(ap->ctx, ap->buf, ap->len) != REDIS_OK) {
         set_error(ap, "write", ap->ctx->errstr);
         goto fail;
+    }
+    /* Write it all now (Redis reads while it runs the first calls); the
+     * replies are read by cf_apply_receive(). */
+    for (int done = 0; !done;) {
+        if (redisBufferWrite(ap->ctx, &done) != REDIS_OK) {
+            set_error(ap, "write", ap->ctx->errstr[0] ? ap->ctx->errstr : "connection lost");
+            goto fail;
+        }
+    }
+    ap->in_flight = 1;
+    return 0;
+
+fail:
+    cf_apply_disconnect(ap);
+    return -1;
+}
+
+int cf_apply_in_flight(const struct cf_apply *ap)
+{
+    return ap->in_flight;
+}
+
+int cf_apply_receive(struct cf_apply *ap, struct cf_apply_result *res)
+{
+    memset(res, 0, sizeof(*res));
+    if (!ap->in_flight) {
+        set_error(ap, "read", "no batch in flight (the connection was lost)");
+        return -1;
+    }
+    res->ops = ap->flight_ops;
+    size_t calls = ap->flight_calls;
+    if (calls == 0) {
+        ap->in_flight = 0;
+        return 0;
     }
     for (size_t i = 0; i < calls; i++) {
         void *r = NULL;
@@ -587,10 +636,20 @@ int cf_apply_plan(struct cf_apply *ap, const struct cf_plan *plan, struct cf_app
             goto fail; /* the rest of the pipeline goes with the connection */
         res->calls++;
     }
-    res->round_trip_us = cf_mono_us() - t0;
+    res->round_trip_us = cf_mono_us() - ap->flight_sent_us;
+    ap->in_flight = 0;
     return 0;
 
 fail:
     cf_apply_disconnect(ap);
     return -1;
+}
+
+int cf_apply_plan(struct cf_apply *ap, const struct cf_plan *plan, struct cf_apply_result *res)
+{
+    if (cf_apply_send(ap, plan) < 0) {
+        memset(res, 0, sizeof(*res));
+        return -1;
+    }
+    return cf_apply_receive(ap, res);
 }

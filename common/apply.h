@@ -72,6 +72,22 @@ void cf_apply_disconnect(struct cf_apply *ap);
  * the same plan again after a failure is correct. */
 int cf_apply_plan(struct cf_apply *ap, const struct cf_plan *plan, struct cf_apply_result *res);
 
+/* The same in two halves, so that the caller can work while Redis runs
+ * the batch: cf_apply_send() formats the plan's live operations and writes
+ * them all (the plan may change or go once it returns); cf_apply_receive()
+ * reads and checks the replies (round_trip_us: from the send to the last
+ * reply read, so it includes the caller's work in between).  One batch in
+ * flight at a time; cf_apply_exists() and cf_apply_mark() must not be
+ * called while one is (they abort).  Either returns -1 with the connection
+ * dropped and the reason in cf_apply_error(); a batch whose send or
+ * receive failed must be applied again. */
+int cf_apply_send(struct cf_apply *ap, const struct cf_plan *plan);
+int cf_apply_receive(struct cf_apply *ap, struct cf_apply_result *res);
+
+/* True between a cf_apply_send() and its cf_apply_receive() (false once
+ * the connection is dropped). */
+int cf_apply_in_flight(const struct cf_apply *ap);
+
 /* Incremented by every new connection: what was checked on an earlier
  * connection (see the runtime's epochs) must be checked again. */
 uint64_t cf_apply_generation(const struct cf_apply *ap);

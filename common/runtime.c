@@ -2,9 +2,16 @@
  *
  * DESIGN
  * One thread runs everything in this file: it polls Kafka, decodes, plans,
- * applies and commits.  librdkafka fetches in the background, so while
- * Redis works on one batch the next one is already arriving; Redis, not the
- * loop, is the bottleneck (DESIGN.md).
+ * applies and commits.  librdkafka fetches in the background, and batches
+ * are pipelined: while Redis runs one batch (in flight: sent, replies not
+ * yet read), the loop collects and plans the next, then reads the
+ * replies, finishes the batch in flight and sends the next.  So the
+ * loop's own work overlaps Redis's, and Redis, not the loop, is the
+ * bottleneck (DESIGN.md).  At most two batches are in hand: the one in
+ * flight and the one being collected; a batch's offsets are stored only
+ * after it is applied, and never before those of the batch sent before it.
+ * What needs Redis besides the batch (the epochs below) waits until the
+ * batch in flight is finished.
  *
  * A batch goes through three steps, each remembered in the runtime so that
  * a rebalance in the middle of a retry can finish it instead of starting
@@ -87,6 +94,17 @@ struct msg_info {
     bool bad;    /* dead-lettered */
 };
 
+/* A batch in hand (see the steps above). */
+struct batch {
+    rd_kafka_message_t **msgs;
+    struct msg_info *info;
+    size_t n, cap;
+    struct cf_plan *plan;
+    bool planned, applied, lettered;
+    bool sent; /* in flight: sent, its replies not read yet */
+    struct cf_apply_result result;
+};
+
 struct runtime {
     const struct cf_consumer_def *def;
     volatile sig_atomic_t *stop;
@@ -97,18 +115,16 @@ struct runtime {
     struct cf_metrics *m;
     struct cf_decoder *dec;
     void *handler;
-    struct cf_plan *plan;
     struct cf_apply *ap;
     struct cf_deadletter *dl;
     struct cf_source *src;
     struct cf_http *http;
 
-    /* The batch in hand. */
-    rd_kafka_message_t **batch;
-    struct msg_info *info;
-    size_t n, cap;
-    bool planned, applied, lettered;
-    struct cf_apply_result result;
+    /* The batches in hand: cur is being collected and planned; fly, when
+     * busy, was sent before it and is not finished yet. */
+    struct batch slots[2];
+    struct batch *cur, *fly;
+    bool fly_busy;
 
     /* Messages received while down. */
     rd_kafka_message_t **stash;
@@ -155,16 +171,22 @@ static void push(rd_kafka_message_t ***arr, size_t *n, size_t *cap, rd_kafka_mes
     (*arr)[(*n)++] = msg;
 }
 
-static void batch_push(struct runtime *rt, rd_kafka_message_t *msg)
+static void batch_push(struct batch *b, rd_kafka_message_t *msg)
 {
-    size_t cap = rt->cap;
-    push(&rt->batch, &rt->n, &rt->cap, msg);
-    if (rt->cap != cap) {
-        struct msg_info *info = realloc(rt->info, rt->cap * sizeof(*info));
+    size_t cap = b->cap;
+    push(&b->msgs, &b->n, &b->cap, msg);
+    if (b->cap != cap) {
+        struct msg_info *info = realloc(b->info, b->cap * sizeof(*info));
         if (!info)
             abort();
-        rt->info = info;
+        b->info = info;
     }
+}
+
+/* Events in hand, in both batches. */
+static size_t in_hand(const struct runtime *rt)
+{
+    return rt->cur->n + (rt->fly_busy ? rt->fly->n : 0);
 }
 
 static bool stopping(const struct runtime *rt)
@@ -198,7 +220,7 @@ static void go_down(struct runtime *rt, const char *dependency, const char *erro
     cf_source_pause_all(rt->src);
     cf_log_emit(rt->lg, CF_LOG_WARN, "dependency down, consumption paused",
                 CF_LS("dependency", dependency), CF_LS("error", error),
-                CF_LU("events_in_hand", rt->n), CF_LEND);
+                CF_LU("events_in_hand", in_hand(rt)), CF_LEND);
 }
 
 static void go_up(struct runtime *rt)
@@ -240,12 +262,12 @@ static void backoff(struct runtime *rt, int attempt)
  * The batch
  * ------------------------------------------------------------------------ */
 
-static void plan_batch(struct runtime *rt)
+static void plan_batch(struct runtime *rt, struct batch *b)
 {
-    cf_plan_clear(rt->plan);
-    for (size_t i = 0; i < rt->n; i++) {
-        rd_kafka_message_t *msg = rt->batch[i];
-        struct msg_info *info = &rt->info[i];
+    cf_plan_clear(b->plan);
+    for (size_t i = 0; i < b->n; i++) {
+        rd_kafka_message_t *msg = b->msgs[i];
+        struct msg_info *info = &b->info[i];
         struct cf_event ev;
         avro_value_t *value;
         info->type = rt->m->ntypes;
@@ -264,9 +286,9 @@ static void plan_batch(struct runtime *rt)
                                      sizeof(ev.reason)) < 0) {
             info->bad = true;
         } else {
-            size_t mark = cf_plan_mark(rt->plan);
-            if (rt->def->handle(rt->handler, value, &ev, rt->plan) < 0) {
-                cf_plan_rollback(rt->plan, mark);
+            size_t mark = cf_plan_mark(b->plan);
+            if (rt->def->handle(rt->handler, value, &ev, b->plan) < 0) {
+                cf_plan_rollback(b->plan, mark);
                 info->bad = true;
                 if (!ev.reason[0])
                     cf_reason(ev.reason, sizeof(ev.reason), "other", "rejected by the planner");
@@ -288,17 +310,17 @@ static void plan_batch(struct runtime *rt)
                         CF_LS("type", ev.type), CF_LU("bytes", msg->len), CF_LEND);
         }
     }
-    cf_metric_add(&rt->m->ops_planned, cf_plan_count(rt->plan));
-    cf_plan_coalesce(rt->plan);
-    rt->planned = true;
+    cf_metric_add(&rt->m->ops_planned, cf_plan_count(b->plan));
+    cf_plan_coalesce(b->plan);
+    b->planned = true;
 }
 
 /* Counts the operations Redis acknowledged by the slice they touched. */
-static void count_slices(struct runtime *rt)
+static void count_slices(struct runtime *rt, const struct batch *b)
 {
-    size_t n = cf_plan_count(rt->plan);
+    size_t n = cf_plan_count(b->plan);
     for (size_t i = 0; i < n; i++) {
-        const struct cf_op *op = cf_plan_op(rt->plan, i);
+        const struct cf_op *op = cf_plan_op(b->plan, i);
         if (op->dead)
             continue;
         enum cf_slice_kind kind;
@@ -321,62 +343,81 @@ static void count_slices(struct runtime *rt)
     }
 }
 
-/* One attempt to apply the planned batch. */
-static int apply_once(struct runtime *rt)
+/* Counts what Redis acknowledged for a batch (its result filled). */
+static void applied_ok(struct runtime *rt, struct batch *b)
 {
-    if (cf_apply_plan(rt->ap, rt->plan, &rt->result) < 0) {
-        atomic_store(&rt->m->redis_up, 0);
-        cf_metric_add(&rt->m->redis_retries, 1);
-        return -1;
-    }
     atomic_store(&rt->m->redis_up, 1);
-    cf_metric_add(&rt->m->ops_sent, rt->result.ops);
-    count_slices(rt);
-    cf_metric_add(&rt->m->ops_refused, rt->result.refused);
-    if (rt->result.denied) {
-        cf_metric_add(&rt->m->keys_denied, rt->result.denied);
+    cf_metric_add(&rt->m->ops_sent, b->result.ops);
+    count_slices(rt, b);
+    cf_metric_add(&rt->m->ops_refused, b->result.refused);
+    if (b->result.denied) {
+        cf_metric_add(&rt->m->keys_denied, b->result.denied);
         int64_t now = cf_mono_ms();
         if (now - rt->denied_logged_ms >= 60000) { /* at most once a minute */
             rt->denied_logged_ms = now;
             cf_log_emit(rt->lg, CF_LOG_WARN,
                         "redis's ACL refused to delete web-tier keys registered under a tag or "
                         "session index: name them listing:* (see the README's security section)",
-                        CF_LU("keys", rt->result.denied),
+                        CF_LU("keys", b->result.denied),
                         CF_LU("total", cf_metric_get(&rt->m->keys_denied)), CF_LEND);
         }
     }
-    cf_metric_add(&rt->m->redis_calls, rt->result.calls);
-    if (rt->result.calls) {
+    cf_metric_add(&rt->m->redis_calls, b->result.calls);
+    if (b->result.calls) {
         cf_metric_add(&rt->m->redis_round_trips, 1);
-        cf_histogram_observe(&rt->m->redis_rtt, (double)rt->result.round_trip_us / 1e6);
+        cf_histogram_observe(&rt->m->redis_rtt, (double)b->result.round_trip_us / 1e6);
     }
-    rt->applied = true;
+    b->applied = true;
+}
+
+static void apply_failed(struct runtime *rt)
+{
+    atomic_store(&rt->m->redis_up, 0);
+    cf_metric_add(&rt->m->redis_retries, 1);
+}
+
+/* One attempt to apply the planned batch, waiting for the replies (or
+ * reading them, when the batch is in flight). */
+static int apply_once(struct runtime *rt, struct batch *b)
+{
+    int rc;
+    if (b->sent) {
+        b->sent = false;
+        rc = cf_apply_receive(rt->ap, &b->result);
+    } else {
+        rc = cf_apply_plan(rt->ap, b->plan, &b->result);
+    }
+    if (rc < 0) {
+        apply_failed(rt);
+        return -1;
+    }
+    applied_ok(rt, b);
     return 0;
 }
 
 /* One attempt to get the batch's bad messages acknowledged. */
-static int letter_once(struct runtime *rt, int timeout_ms)
+static int letter_once(struct runtime *rt, struct batch *b, int timeout_ms)
 {
     if (cf_deadletter_flush(rt->dl, timeout_ms) < 0) {
         cf_metric_add(&rt->m->deadletter_retries, 1);
         return -1;
     }
-    rt->lettered = true;
+    b->lettered = true;
     return 0;
 }
 
 /* Stores the offsets of an applied and dead-lettered batch and forgets it. */
-static void finish_batch(struct runtime *rt)
+static void finish_batch(struct runtime *rt, struct batch *b)
 {
     int64_t now_us = cf_wall_us(), now = now_us / 1000;
-    cf_source_store(rt->src, rt->batch, rt->n);
+    cf_source_store(rt->src, b->msgs, b->n);
     rt->stored_since_commit = true;
-    for (size_t i = 0; i < rt->n; i++) {
-        const struct msg_info *info = &rt->info[i];
+    for (size_t i = 0; i < b->n; i++) {
+        const struct msg_info *info = &b->info[i];
         cf_metrics_count(rt->m, info->bad ? CF_OUTCOME_DEADLETTERED : CF_OUTCOME_APPLIED,
                          info->type, 1);
         if (!info->bad) {
-            int64_t ts = rd_kafka_message_timestamp(rt->batch[i], NULL);
+            int64_t ts = rd_kafka_message_timestamp(b->msgs[i], NULL);
             if (ts > 0) {
                 int64_t age_us = (now_us - ts * 1000);
                 cf_histogram_observe(&rt->m->event_age, (double)age_us / 1e6);
@@ -384,16 +425,18 @@ static void finish_batch(struct runtime *rt)
                     atomic_store(&rt->m->event_age_max_us, age_us);
             }
         }
-        rd_kafka_message_destroy(rt->batch[i]);
+        rd_kafka_message_destroy(b->msgs[i]);
     }
     cf_metric_add(&rt->m->batches, 1);
-    cf_histogram_observe(&rt->m->batch_size, (double)rt->n);
+    cf_histogram_observe(&rt->m->batch_size, (double)b->n);
     if (!atomic_load(&rt->m->first_batch_unix_ms))
         atomic_store(&rt->m->first_batch_unix_ms, now);
     atomic_store(&rt->m->last_batch_unix_ms, now);
-    rt->progress_events += rt->n;
-    rt->n = 0;
-    rt->planned = rt->applied = rt->lettered = false;
+    rt->progress_events += b->n;
+    b->n = 0;
+    b->planned = b->applied = b->lettered = b->sent = false;
+    if (b == rt->fly)
+        rt->fly_busy = false;
 }
 
 /* ------------------------------------------------------------------------
@@ -420,16 +463,18 @@ static size_t epoch_slot(struct runtime *rt, int32_t partition)
     return rt->ep_n++;
 }
 
+/* Only with no batch in flight, and the batch in hand not planned. */
 static void drop_partition_messages(struct runtime *rt, int32_t partition)
 {
+    struct batch *b = rt->cur;
     size_t k = 0;
-    for (size_t i = 0; i < rt->n; i++) {
-        if (rt->batch[i]->partition == partition)
-            rd_kafka_message_destroy(rt->batch[i]);
+    for (size_t i = 0; i < b->n; i++) {
+        if (b->msgs[i]->partition == partition)
+            rd_kafka_message_destroy(b->msgs[i]);
         else
-            rt->batch[k++] = rt->batch[i];
+            b->msgs[k++] = b->msgs[i];
     }
-    rt->n = k;
+    b->n = k;
     k = 0;
     for (size_t i = 0; i < rt->nstash; i++) {
         if (rt->stash[i]->partition == partition)
@@ -440,9 +485,30 @@ static void drop_partition_messages(struct runtime *rt, int32_t partition)
     rt->nstash = k;
 }
 
+/* Would ensure_epochs() talk to Redis now?  (If not, the next batch can
+ * be planned while the one in flight runs.) */
+static bool epochs_pending(struct runtime *rt)
+{
+    if (!cf_apply_connected(rt->ap))
+        return true;
+    if (rt->rewarm)
+        return false;
+    if (cf_mono_ms() - rt->ep_checked_ms > EPOCH_RECHECK_MS)
+        return true;
+    uint64_t gen = cf_apply_generation(rt->ap);
+    const rd_kafka_topic_partition_list_t *assigned = cf_source_assignment(rt->src);
+    for (int i = 0; i < assigned->cnt && i < CF_METRICS_MAX_PARTITIONS; i++) {
+        size_t slot = epoch_slot(rt, assigned->elems[i].partition); /* may grow ep_gen */
+        if (rt->ep_gen[slot] != gen)
+            return true;
+    }
+    return false;
+}
+
 /* Checks the epoch of every assigned partition not yet confirmed on this
  * connection; rewinds those whose epoch is gone.  Called before a batch is
- * planned.  Returns 0, or -1 when Redis (or a rewind) failed. */
+ * planned, with no batch in flight.  Returns 0, or -1 when Redis (or a
+ * rewind) failed. */
 static int ensure_epochs(struct runtime *rt)
 {
     if (cf_apply_connect(rt->ap) < 0)
@@ -523,9 +589,12 @@ static int ensure_epochs(struct runtime *rt)
                     CF_LS("topic", rt->s.kafka_topic), CF_LI("partition", parts[i]),
                     CF_LI("from_offset", low), CF_LEND);
     }
-    for (size_t i = 0; i < n; i++)
-        if (exists[i] >= 0)
-            rt->ep_gen[epoch_slot(rt, parts[i])] = gen;
+    for (size_t i = 0; i < n; i++) {
+        if (exists[i] >= 0) {
+            size_t slot = epoch_slot(rt, parts[i]); /* may grow ep_gen: not in the index */
+            rt->ep_gen[slot] = gen;
+        }
+    }
 out:
     free(keys);
     free(ptrs);
@@ -544,12 +613,59 @@ static void note_failure(struct runtime *rt, const char *dependency, const char 
     }
 }
 
-/* Plans, applies, dead-letters and finishes the batch in hand, retrying a
- * failing dependency until it works or a stop gives up.  Returns 0, or -1
- * when the batch was given up (its offsets are not stored). */
+/* Applies (or reads the replies of), dead-letters and finishes a planned
+ * batch, retrying a failing dependency until it works or a stop gives up.
+ * Returns 0, or -1 when the batch was given up (its offsets are not
+ * stored). */
+static int finish_retrying(struct runtime *rt, struct batch *b)
+{
+    for (int attempt = 0; !b->applied; attempt++) {
+        if (apply_once(rt, b) == 0)
+            break;
+        note_failure(rt, "redis", cf_apply_error(rt->ap), attempt);
+        if (give_up(rt))
+            goto give_up;
+        backoff(rt, attempt); /* a revocation inside may finish the batch */
+        if (b->n == 0)
+            return 0;
+    }
+    for (int attempt = 0; !b->lettered; attempt++) {
+        if (letter_once(rt, b, DEADLETTER_FLUSH_MS) == 0)
+            break;
+        note_failure(rt, "dead-letter topic", cf_deadletter_error(rt->dl), attempt);
+        if (give_up(rt))
+            goto give_up;
+        backoff(rt, attempt);
+        if (b->n == 0)
+            return 0;
+    }
+    go_up(rt);
+    finish_batch(rt, b);
+    return 0;
+
+give_up:
+    cf_log_emit(rt->lg, CF_LOG_WARN, "stopping with a batch not applied; it will be redelivered",
+                CF_LU("events", in_hand(rt)), CF_LB("applied", b->applied), CF_LEND);
+    return -1;
+}
+
+/* Finishes the batch in flight, if any. */
+static int finish_flight(struct runtime *rt)
+{
+    return rt->fly_busy ? finish_retrying(rt, rt->fly) : 0;
+}
+
+/* Takes the batch in hand one step: checks the epochs (after finishing the
+ * batch in flight, when they need Redis), plans it, finishes the batch in
+ * flight, then sends it and leaves it in flight.  With no batch in hand,
+ * finishes the one in flight, or looks after an idle connection.  Returns
+ * 0, or -1 when a batch was given up. */
 static int process_batch(struct runtime *rt)
 {
-    if (rt->n == 0) {
+    struct batch *b = rt->cur;
+    if (b->n == 0) {
+        if (rt->fly_busy)
+            return finish_flight(rt);
         /* A revocation may have finished the batch while down: look whether
          * the dependencies are back before fetching again. */
         if (rt->down && cf_apply_connect(rt->ap) == 0 && cf_deadletter_pending(rt->dl) == 0)
@@ -569,63 +685,70 @@ static int process_batch(struct runtime *rt)
         }
         return 0;
     }
-    for (int attempt = 0; !rt->planned && ensure_epochs(rt) < 0; attempt++) {
-        note_failure(rt, "redis", cf_apply_error(rt->ap), attempt);
-        if (give_up(rt))
-            goto give_up;
-        backoff(rt, attempt);
+    if (!b->planned && epochs_pending(rt)) {
+        if (finish_flight(rt) < 0)
+            return -1;
+        for (int attempt = 0; !b->planned && ensure_epochs(rt) < 0; attempt++) {
+            note_failure(rt, "redis", cf_apply_error(rt->ap), attempt);
+            if (give_up(rt)) {
+                cf_log_emit(rt->lg, CF_LOG_WARN,
+                            "stopping with a batch not applied; it will be redelivered",
+                            CF_LU("events", in_hand(rt)), CF_LB("applied", false), CF_LEND);
+                return -1;
+            }
+            backoff(rt, attempt); /* a revocation inside may finish the batch */
+        }
+        if (b->n == 0)
+            return 0; /* every message belonged to a partition being re-warmed */
     }
-    if (rt->n == 0)
-        return 0; /* every message belonged to a partition being re-warmed */
-    if (!rt->planned)
-        plan_batch(rt);
-
-    for (int attempt = 0; !rt->applied; attempt++) {
-        if (apply_once(rt) == 0)
-            break;
-        note_failure(rt, "redis", cf_apply_error(rt->ap), attempt);
-        if (give_up(rt))
-            goto give_up;
-        backoff(rt, attempt); /* a revocation inside may finish the batch */
-        if (rt->n == 0)
+    if (!b->planned)
+        plan_batch(rt, b); /* while Redis runs the batch in flight */
+    if (finish_flight(rt) < 0)
+        return -1;
+    if (b->n == 0)
+        return 0; /* a revocation while finishing it finished this one too */
+    if (!b->applied && !b->sent) {
+        if (cf_apply_send(rt->ap, b->plan) == 0) {
+            b->sent = true;
+            rt->cur = rt->fly;
+            rt->fly = b;
+            rt->fly_busy = true;
             return 0;
+        }
+        apply_failed(rt);
     }
-    for (int attempt = 0; !rt->lettered; attempt++) {
-        if (letter_once(rt, DEADLETTER_FLUSH_MS) == 0)
-            break;
-        note_failure(rt, "dead-letter topic", cf_deadletter_error(rt->dl), attempt);
-        if (give_up(rt))
-            goto give_up;
-        backoff(rt, attempt);
-        if (rt->n == 0)
-            return 0;
-    }
-    go_up(rt);
-    finish_batch(rt);
-    return 0;
+    return finish_retrying(rt, b);
+}
 
-give_up:
-    cf_log_emit(rt->lg, CF_LOG_WARN, "stopping with a batch not applied; it will be redelivered",
-                CF_LU("events", rt->n), CF_LB("applied", rt->applied), CF_LEND);
-    return -1;
+/* Revocation: one attempt to finish a batch.  Returns true when done. */
+static bool revoke_finish(struct runtime *rt, struct batch *b)
+{
+    if (!b->planned)
+        plan_batch(rt, b);
+    if (!b->applied)
+        apply_once(rt, b);
+    if (b->applied && !b->lettered)
+        letter_once(rt, b, REVOKE_FLUSH_MS);
+    if (b->applied && b->lettered) {
+        finish_batch(rt, b);
+        return true;
+    }
+    return false;
 }
 
 static void before_revoke(void *opaque, const rd_kafka_topic_partition_list_t *parts, int lost)
 {
     struct runtime *rt = opaque;
-    if (rt->n > 0 && !lost) {
-        if (!rt->planned)
-            plan_batch(rt);
-        if (!rt->applied)
-            apply_once(rt);
-        if (rt->applied && !rt->lettered)
-            letter_once(rt, REVOKE_FLUSH_MS);
-        if (rt->applied && rt->lettered)
-            finish_batch(rt);
-        else
+    if (!lost && in_hand(rt) > 0) {
+        /* The batch in flight first: the later one's offsets must not be
+         * stored before it is applied. */
+        bool done = !rt->fly_busy || revoke_finish(rt, rt->fly);
+        if (done && rt->cur->n > 0)
+            done = revoke_finish(rt, rt->cur);
+        if (!done)
             cf_log_emit(rt->lg, CF_LOG_WARN,
                         "batch in hand not applied before revocation; its new owner reads it again",
-                        CF_LU("events", rt->n), CF_LEND);
+                        CF_LU("events", in_hand(rt)), CF_LEND);
     }
     /* Stashed messages of revoked partitions were never planned. */
     size_t k = 0;
@@ -640,21 +763,26 @@ static void before_revoke(void *opaque, const rd_kafka_topic_partition_list_t *p
     rt->nstash = k;
 }
 
-/* Fills the batch: stashed messages first, then up to kafka.batch_max from
- * Kafka, waiting kafka.batch_linger_ms after the first. */
+/* Fills the batch in hand: stashed messages first, then up to
+ * kafka.batch_max from Kafka, waiting kafka.batch_linger_ms after the
+ * first.  With a batch in flight it takes only what is already there, so
+ * the batch in flight is finished without delay. */
 static void collect(struct runtime *rt)
 {
+    struct batch *b = rt->cur;
     size_t max = (size_t)rt->s.kafka_batch_max;
     int64_t deadline = 0;
-    while (rt->n < max && rt->nstash > 0) {
-        batch_push(rt, rt->stash[0]);
+    while (b->n < max && rt->nstash > 0) {
+        batch_push(b, rt->stash[0]);
         memmove(rt->stash, rt->stash + 1, (rt->nstash - 1) * sizeof(*rt->stash));
         rt->nstash--;
     }
-    while (rt->n < max && !stopping(rt)) {
+    while (b->n < max && !stopping(rt)) {
         atomic_store(&rt->m->heartbeat_ms, cf_mono_ms());
         int timeout = 100;
-        if (rt->n > 0) {
+        if (rt->fly_busy) {
+            timeout = 0;
+        } else if (b->n > 0) {
             int64_t left = deadline - cf_mono_ms();
             if (left <= 0)
                 break;
@@ -662,18 +790,18 @@ static void collect(struct runtime *rt)
         }
         rd_kafka_message_t *msg = cf_source_poll(rt->src, timeout);
         if (!msg) {
-            if (rt->n == 0)
-                break; /* idle: let the loop look at the clock and the stop flag */
+            if (b->n == 0 || rt->fly_busy)
+                break; /* idle, or the batch in flight to finish */
             continue;
         }
-        if (rt->n == 0)
+        if (b->n == 0)
             deadline = cf_mono_ms() + rt->s.kafka_batch_linger_ms;
-        batch_push(rt, msg);
+        batch_push(b, msg);
     }
     /* A full batch means a backlog: keep librdkafka fetching while this
      * one is applied. */
-    if (rt->n >= max)
-        cf_source_refill(rt->src);
+    if (b->n > 0)
+        cf_source_refill(rt->src, b->n >= max);
 }
 
 static void maybe_commit(struct runtime *rt, bool force)
@@ -805,11 +933,16 @@ static uint64_t outcome_total(struct cf_metrics *m, enum cf_outcome outcome)
  * destroy waits for every message it handed out. */
 static void drop_held_messages(struct runtime *rt)
 {
-    for (size_t i = 0; i < rt->n; i++)
-        rd_kafka_message_destroy(rt->batch[i]);
+    for (int k = 0; k < 2; k++) {
+        struct batch *b = &rt->slots[k];
+        for (size_t i = 0; i < b->n; i++)
+            rd_kafka_message_destroy(b->msgs[i]);
+        b->n = 0;
+    }
+    rt->fly_busy = false;
     for (size_t i = 0; i < rt->nstash; i++)
         rd_kafka_message_destroy(rt->stash[i]);
-    rt->n = rt->nstash = 0;
+    rt->nstash = 0;
 }
 
 static void runtime_free(struct runtime *rt, const struct cf_setting_table *tables)
@@ -817,15 +950,17 @@ static void runtime_free(struct runtime *rt, const struct cf_setting_table *tabl
     cf_source_close(rt->src); /* leaves the group; the revocation hook may use the batch */
     drop_held_messages(rt);
     cf_source_destroy(rt->src);
-    free(rt->batch);
-    free(rt->info);
+    for (int k = 0; k < 2; k++) {
+        free(rt->slots[k].msgs);
+        free(rt->slots[k].info);
+        cf_plan_destroy(rt->slots[k].plan);
+    }
     free(rt->stash);
     free(rt->ep_part);
     free(rt->ep_gen);
     cf_http_destroy(rt->http);
     cf_deadletter_destroy(rt->dl, DEADLETTER_FLUSH_MS);
     cf_apply_destroy(rt->ap);
-    cf_plan_destroy(rt->plan);
     if (rt->handler)
         rt->def->handler_destroy(rt->handler);
     cf_decoder_destroy(rt->dec);
@@ -925,7 +1060,10 @@ int cf_runtime_main(const struct cf_consumer_def *def, int argc, char **argv,
 
     status = 1;
     rt->m = cf_metrics_new(def->name, def->event_types);
-    rt->plan = cf_plan_new(rt->s.cache_prefix);
+    for (int k = 0; k < 2; k++)
+        rt->slots[k].plan = cf_plan_new(rt->s.cache_prefix);
+    rt->cur = &rt->slots[0];
+    rt->fly = &rt->slots[1];
     struct cf_apply_settings as = {
         .host = rt->s.redis_host,
         .port = (int)rt->s.redis_port,
@@ -1002,7 +1140,8 @@ int cf_runtime_main(const struct cf_consumer_def *def, int argc, char **argv,
                 status = 1; /* stopped before the end */
             break;
         }
-        if (rt->rewarm && rt->n == 0 && rt->nstash == 0 && cf_source_replay_done(rt->src, NULL, NULL)) {
+        if (rt->rewarm && in_hand(rt) == 0 && rt->nstash == 0 &&
+            cf_source_replay_done(rt->src, NULL, NULL)) {
             int64_t read = 0;
             cf_source_replay_done(rt->src, &read, NULL);
             double secs = (double)(cf_mono_ms() - started_ms) / 1000.0;
@@ -1022,13 +1161,16 @@ int cf_runtime_main(const struct cf_consumer_def *def, int argc, char **argv,
             break;
         }
     }
-    if (status == 0 && rt->n > 0 && process_batch(rt) < 0 && rt->rewarm)
-        status = 1; /* stop arrived while collecting */
+    /* Stop arrived while collecting, or with a batch in flight. */
+    if (status == 0 && rt->cur->n > 0 && process_batch(rt) < 0 && rt->rewarm)
+        status = 1;
+    if (status == 0 && finish_flight(rt) < 0 && rt->rewarm)
+        status = 1;
     if (rt->rewarm && status == 0 &&
-        (rt->n + rt->nstash > 0 || !cf_source_replay_done(rt->src, NULL, NULL)))
+        (in_hand(rt) + rt->nstash > 0 || !cf_source_replay_done(rt->src, NULL, NULL)))
         status = 1; /* stopped (a signal) before every event was applied */
     maybe_commit(rt, true);
-    cf_log_emit(rt->lg, CF_LOG_INFO, "stopping", CF_LU("events_not_applied", rt->n + rt->nstash),
+    cf_log_emit(rt->lg, CF_LOG_INFO, "stopping", CF_LU("events_not_applied", in_hand(rt) + rt->nstash),
                 CF_LEND);
 
 out:
