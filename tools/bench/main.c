@@ -528,7 +528,7 @@ static int phase_consumer(struct bench *b, const struct bench_target *t,
     struct bench_results *r = b->res;
     struct bench_run run;
     struct bench_cmdstats *cmds = calloc((size_t)b->o.runs, sizeof(*cmds));
-    double v[8][BENCH_MAX_RUNS];
+    double v[10][BENCH_MAX_RUNS];
     int rc = -1;
     if (!cmds) {
         snprintf(errstr, errstr_size, "out of memory");
@@ -554,6 +554,8 @@ static int phase_consumer(struct bench *b, const struct bench_target *t,
         row->commands_pe = (double)run.commands.total / n;
         row->cpu_s_per_m = run.cpu_s / n * 1e6;
         row->rss_mib = (double)run.maxrss_kib / 1024.0;
+        row->redis_cpu_s_per_m = run.commands.cpu_s / n * 1e6;
+        row->redis_busy = run.seconds > 0 ? run.commands.cpu_s / run.seconds : 0;
         row->exit_status = run.inst[0].exit_status;
         cmds[i] = run.commands;
         v[0][i] = row->rate;
@@ -564,6 +566,8 @@ static int phase_consumer(struct bench *b, const struct bench_target *t,
         v[5][i] = row->commands_pe;
         v[6][i] = row->cpu_s_per_m;
         v[7][i] = row->rss_mib;
+        v[8][i] = row->redis_cpu_s_per_m;
+        v[9][i] = row->redis_busy;
     }
     bench_stat_of(v[0], r->nruns, &r->rate);
     bench_stat_of(v[1], r->nruns, &r->fcalls_pe);
@@ -573,6 +577,8 @@ static int phase_consumer(struct bench *b, const struct bench_target *t,
     bench_stat_of(v[5], r->nruns, &r->commands_pe);
     bench_stat_of(v[6], r->nruns, &r->cpu_s_per_m);
     bench_stat_of(v[7], r->nruns, &r->rss_mib);
+    bench_stat_of(v[8], r->nruns, &r->redis_cpu_s_per_m);
+    bench_stat_of(v[9], r->nruns, &r->redis_busy);
 
     /* The median run's commands, the most frequent first. */
     int median = 0;

@@ -229,6 +229,9 @@ static void md_consumer(const struct bench_results *r, FILE *out)
     stat_row(out, "Redis commands per event (INFO commandstats)", &r->commands_pe, 2);
     stat_row(out, "consumer CPU seconds per million events", &r->cpu_s_per_m, 1);
     stat_row(out, "consumer peak RSS, MiB (VmHWM)", &r->rss_mib, 1);
+    stat_row(out, "Redis CPU seconds per million events (INFO cpu)", &r->redis_cpu_s_per_m, 1);
+    stat_row(out, "Redis busy: its CPU seconds per second of the run (1.00: one core)",
+             &r->redis_busy, 2);
     fprintf(out, "\nPer run: ");
     for (int i = 0; i < r->nruns; i++) {
         char rt[48];
@@ -516,13 +519,15 @@ static void md_summary(const struct bench_results *all, size_t n, FILE *out)
     fprintf(out, "Consumer events/s: median (min - max) of the runs over the main workload.  (a) "
                  "Kafka read only, events/s; (b) pipelined plain SET and the fleet's functions, "
                  "ops/s; (c) naive, one round trip per event, events/s.  Ratios: the consumer's "
-                 "median over min((a), SET) and over (c).  Age: p50 / p99 / max at half the "
-                 "consumer's rate.\n\n");
+                 "median over min((a), SET) and over (c); the operations it sent per second over "
+                 "what Redis runs of the same operations alone ((b) functions).  Redis busy: "
+                 "Redis's CPU seconds per second of the consumer's run (1.00: one core, its "
+                 "ceiling).  Age: p50 / p99 / max at half the consumer's rate.\n\n");
     fprintf(out, "| consumer | events/s | (a) read | (b) SET | (b) functions | (c) naive | "
-                 "/ min((a), SET) | / naive | round trips/event | commands/event | ops "
-                 "planned / sent per event | CPU s per M events | peak RSS MiB | age p50 / p99 "
-                 "/ max | checks |\n"
-                 "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+                 "/ min((a), SET) | / naive | ops sent / (b) functions | Redis busy | round "
+                 "trips/event | commands/event | ops planned / sent per event | CPU s per M "
+                 "events | peak RSS MiB | age p50 / p99 / max | checks |\n"
+                 "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
     for (size_t i = 0; i < n; i++) {
         const struct bench_results *r = &all[i];
         if (!r->selected)
@@ -554,15 +559,17 @@ static void md_summary(const struct bench_results *all, size_t n, FILE *out)
         else
             snprintf(checks, sizeof(checks), "%d of %d ok", r->nchecks - bad, r->nchecks);
         fprintf(out,
-                "| %s | %s | %s | %s | %s | %s | %.2f | %.1f | %.4f | %.2f | %.2f / %.2f | %.1f "
-                "| %.1f | %s | %s |\n",
+                "| %s | %s | %s | %s | %s | %s | %.2f | %.1f | %.2f | %.2f | %.4f | %.2f | %.2f / "
+                "%.2f | %.1f | %.1f | %s | %s |\n",
                 r->consumer, rate, r->have_read ? num(r->read.rate, d, sizeof(d)) : "n/a",
                 r->have_plain ? num(r->plain.set_rate, e, sizeof(e)) : "n/a",
                 r->have_fleet ? num(r->fleet.ops_rate, f, sizeof(f)) : "n/a",
                 r->have_naive ? num(r->naive.rate, a, sizeof(a)) : "n/a",
                 ratio_of(r->rate.median, lim),
                 ratio_of(r->rate.median, r->have_naive ? r->naive.rate : 0),
-                r->round_trips_pe.median, r->commands_pe.median, r->ops_planned_pe.median,
+                ratio_of(r->rate.median * r->ops_sent_pe.median,
+                         r->have_fleet ? r->fleet.ops_rate : 0),
+                r->redis_busy.median, r->round_trips_pe.median, r->commands_pe.median, r->ops_planned_pe.median,
                 r->ops_sent_pe.median, r->cpu_s_per_m.median, r->rss_mib.median, age, checks);
     }
     fprintf(out, "\n");
@@ -679,12 +686,14 @@ static json_t *one_json(const struct bench_results *r)
         for (int i = 0; i < r->nruns; i++) {
             const struct bench_run_row *x = &r->run[i];
             json_t *o = json_pack(
-                "{s:o,s:b,s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:i}", "events_per_s", opt_rate(x->rate),
+                "{s:o,s:b,s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:i}", "events_per_s",
+                opt_rate(x->rate),
                 "rate_polled", x->rate_observed, "seconds", x->seconds, "fcalls_per_event",
                 x->fcalls_pe, "round_trips_per_event", x->round_trips_pe, "ops_planned_per_event",
                 x->ops_planned_pe, "ops_sent_per_event", x->ops_sent_pe, "redis_commands_per_event",
                 x->commands_pe, "cpu_s_per_million_events", x->cpu_s_per_m, "peak_rss_mib",
-                x->rss_mib, "exit_status", x->exit_status);
+                x->rss_mib, "redis_cpu_s_per_million_events", x->redis_cpu_s_per_m, "redis_busy",
+                x->redis_busy, "exit_status", x->exit_status);
             json_array_append_new(runs, o);
         }
         json_t *cmds = json_object();
@@ -692,13 +701,16 @@ static json_t *one_json(const struct bench_results *r)
             json_object_set_new(cmds, r->cmds[i].name, json_real(r->cmds[i].per_event));
         json_object_set_new(
             root, "consumer",
-            json_pack("{s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o}", "runs", runs, "events_per_s",
+            json_pack("{s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o}", "runs", runs,
+                      "events_per_s",
                       stat_json(&r->rate), "fcalls_per_event", stat_json(&r->fcalls_pe),
                       "round_trips_per_event", stat_json(&r->round_trips_pe),
                       "ops_planned_per_event", stat_json(&r->ops_planned_pe), "ops_sent_per_event",
                       stat_json(&r->ops_sent_pe), "redis_commands_per_event",
                       stat_json(&r->commands_pe), "cpu_s_per_million_events",
                       stat_json(&r->cpu_s_per_m), "peak_rss_mib", stat_json(&r->rss_mib),
+                      "redis_cpu_s_per_million_events", stat_json(&r->redis_cpu_s_per_m),
+                      "redis_busy", stat_json(&r->redis_busy),
                       "redis_commands_per_event_median_run", cmds));
         json_t *ratios = json_object();
         if (r->rate.median > 0) {

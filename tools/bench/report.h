@@ -50,6 +50,7 @@ struct bench_run_row {
     double seconds;
     double fcalls_pe, round_trips_pe, ops_planned_pe, ops_sent_pe, commands_pe;
     double cpu_s_per_m;
+    double redis_cpu_s_per_m, redis_busy; /* Redis's CPU per M events; its CPU s per s of the run */
     double rss_mib;
     int exit_status;
 };
@@ -135,7 +136,7 @@ struct bench_results {
     int nruns;
     struct bench_run_row run[BENCH_MAX_RUNS];
     struct bench_stat rate, fcalls_pe, round_trips_pe, ops_planned_pe, ops_sent_pe, commands_pe,
-        cpu_s_per_m, rss_mib;
+        cpu_s_per_m, rss_mib, redis_cpu_s_per_m, redis_busy;
     int ncmds;
     struct bench_cmd_share cmds[BENCH_TOP_CMDS]; /* of the median run */
 

@@ -254,6 +254,21 @@ int bench_redis_cmdstats(redisContext *c, struct bench_cmdstats *out, char *errs
         line = nl ? nl + 1 : NULL;
     }
     freeReplyObject(reply);
+
+    reply = redisCommand(c, "INFO cpu");
+    if (!reply || reply->type != REDIS_REPLY_STRING) {
+        snprintf(errstr, errstr_size, "redis INFO cpu: %s", reply ? "unexpected reply" : c->errstr);
+        if (reply)
+            freeReplyObject(reply);
+        return -1;
+    }
+    const char *names[] = {"used_cpu_sys:", "used_cpu_user:"};
+    for (size_t k = 0; k < 2; k++) {
+        const char *at = strstr(reply->str, names[k]);
+        if (at)
+            out->cpu_s += strtod(at + strlen(names[k]), NULL);
+    }
+    freeReplyObject(reply);
     return 0;
 }
 
@@ -278,6 +293,7 @@ void bench_cmdstats_delta(const struct bench_cmdstats *before, const struct benc
         delta->total += d;
         delta->n++;
     }
+    delta->cpu_s = after->cpu_s > before->cpu_s ? after->cpu_s - before->cpu_s : 0;
 }
 
 /* ------------------------------------------------------------------------

@@ -63,6 +63,7 @@ int bench_redis_simple(redisContext *c, char *errstr, size_t errstr_size, const 
 struct bench_cmdstats {
     size_t n;
     uint64_t total; /* sum of calls over every command */
+    double cpu_s;   /* Redis's CPU seconds (INFO cpu: used_cpu_sys + used_cpu_user) */
     struct {
         char name[64];
         uint64_t calls;
