@@ -270,7 +270,7 @@ void cf_metrics_render(struct cf_metrics *m, FILE *out)
 
     histogram(m, out, "cachefleet_batch_size_events", "Events per applied batch.", &m->batch_size);
     histogram(m, out, "cachefleet_redis_round_trip_seconds",
-              "Time of one pipelined round trip to Redis.", &m->redis_rtt);
+              "Time from sending a batch to Redis to reading its last reply (the next batch is planned meanwhile).", &m->redis_rtt);
     histogram(m, out, "cachefleet_event_age_seconds",
               "Age of an event (from its Kafka timestamp) when Redis acknowledged it.",
               &m->event_age);

@@ -63,6 +63,7 @@ struct bench_scale_row {
     int rate_observed;
     double ops_planned_pe, ops_sent_pe, fcalls_pe, round_trips_pe;
     double cpu_s_per_m;
+    double rss_mib; /* the consumer's peak RSS (VmHWM) */
     double avg_payload;
     double seconds;   /* the run's applying time (events / rate) */
     uint64_t members; /* role members: the role's members (0: another dimension) */
