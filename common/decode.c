@@ -44,8 +44,9 @@
  *
  * Another writer schema: the guard walk, avro_value_reset of the writer's
  * generic value (arrays would otherwise keep the previous message's items),
- * then avro_value_read into it; the result is a resolved-reader view
- * (avro_resolved_reader) of that value, shaped like the reader schema.
+ * then avro_value_read into it (for a writer lacking defaulted fields, the
+ * walk reads into it instead, see below); the result is a resolved-reader
+ * view (avro_resolved_reader) of that value, shaped like the reader schema.
  * The other direction, avro-c's resolved writer writing into a reader
  * value, was used first and is wrong: for a union whose new branch is an
  * empty array it never sets the branch, so the previous message's branch
@@ -69,6 +70,41 @@
  * reader's index of the same symbol (or of the default) before the view
  * reads it; a symbol with neither is "undecodable".  The writer's value is
  * only ever the view's source, so holding reader indexes there is safe.
+ *
+ * A writer lacking a field the reader has with a default (the consumer's
+ * schema added an optional field; older producers still write without it)
+ * is the most ordinary evolution, and avro-c 1.11.1 cannot resolve it: its
+ * resolved reader has no defaults at all ("Reader field x doesn't appear
+ * in writer").  Worse, refusing it crashed the consumer at start: on a
+ * failed field, try_record (src/resolved-reader.c) releases the field
+ * resolvers it already made one by one, but its memo hands the same
+ * resolver to every field of the same pair of schemas without a reference
+ * of their own (two fields of type string, or the string items of two
+ * arrays, share one), so a shared one is freed twice, and the memo keeps
+ * pointing at freed ones.  Any record that fails after such fields does it:
+ * a defaulted field missing (products.avsc's representation, say), or a
+ * field of another type.  So avro-c is never given a writer it would
+ * refuse.  resolve_check first resolves the writer by avro-c's own rules,
+ * dispatch and memo, with the reader's default standing in for a field the
+ * writer lacks (checked to be a valid default by default_apply); a writer
+ * it refuses is a writer problem with its reason, and avro-c never sees
+ * it.  For a writer that lacks defaulted fields, avro-c resolves a copy of
+ * the writer schema (schema_copy) in which each such record has the
+ * reader's fields it lacks after its own, so that every reader field has a
+ * writer field.  The datum is read by the walk above into a value of that
+ * copy (avro_value_read would read the appended fields from the bytes):
+ * the walk follows the writer's own schema, and after a record's fields
+ * sets the appended ones to the reader's defaults (struct fill, one per
+ * node of such a record, so records inside arrays, maps and unions get
+ * them too).  A default is the JSON of the reader's schema file, as the
+ * Avro specification encodes it (a union's is of its first branch, a bytes'
+ * or fixed's a string of code points 0 to 255, a record's an object whose
+ * missing fields take their own defaults); avro-c parses schemas without
+ * field defaults, as it does without enum defaults (defaults_collect), so
+ * the decoder keeps the reader's JSON.  The same default_apply checks a
+ * default at start and sets it per message, so a default that is not of
+ * its field's type is a writer problem at start, never a message refused
+ * later.
  */
 #include "decode.h"
 
@@ -76,6 +112,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <jansson.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -99,6 +136,16 @@ struct node {
     struct node **child;  /* record: fields; union: branches; array, map: [0] the items;
                              link: [0] the target */
     avro_schema_t schema; /* borrowed from the schema compiled: the key of a link's target */
+    struct fill *fills;   /* a writer's record: the reader's fields it lacks (DESIGN) */
+    size_t nfills;
+};
+
+/* A field of a reader record that a writer's record lacks.  The value the
+ * writer's datums are read into has it after the writer's own fields, and
+ * the walk sets it to the reader's default in every message (DESIGN). */
+struct fill {
+    avro_schema_t schema; /* the reader field's, borrowed from the reader schema */
+    json_t *value;        /* its "default", borrowed from the reader schema's JSON */
 };
 
 /* Every node of a decoder, each once (links share their target's). */
@@ -112,14 +159,16 @@ struct writer {
     avro_schema_t schema;
     const struct node *node;        /* schema compiled for the walk */
     bool same;                      /* the reader schema itself: read into the reader value */
-    avro_value_iface_t *generic;    /* the writer schema's generic class */
+    avro_schema_t filled;           /* NULL, or schema with the reader's fields it lacks
+                                       appended to its records: what value holds (DESIGN) */
+    avro_value_iface_t *generic;    /* the generic class of filled, or else of schema */
     avro_value_t value;             /* the bytes are read into this */
     avro_value_iface_t *resolver;   /* resolved reader: writer value seen as the reader's */
     avro_value_t view;              /* the result when !same */
     bool usable;                    /* false: the reader cannot read this writer schema */
     bool enums_differ;              /* an enum's symbols differ from the reader's (DESIGN) */
     char file[4096];
-    char error[256];                /* why it is not usable */
+    char error[320];                /* why it is not usable */
 };
 
 /* An enum of the reader schema that has a "default" symbol: its index
@@ -133,6 +182,7 @@ struct enum_default {
 struct cf_decoder {
     enum cf_framing framing;
     avro_schema_t reader_schema;
+    json_t *reader_json; /* the reader schema's JSON: its fields' defaults */
     struct enum_default *defaults;
     size_t ndefaults;
     avro_value_iface_t *reader_iface;
@@ -230,6 +280,7 @@ static struct node *node_compile(struct nodes *ns, avro_schema_t s)
 static void nodes_free(struct nodes *ns)
 {
     for (size_t i = 0; i < ns->n; i++) {
+        free(ns->all[i]->fills);
         free(ns->all[i]->child);
         free(ns->all[i]);
     }
@@ -249,7 +300,11 @@ struct walk {
     const uint8_t *start;
     char *copy;   /* reading: where the next string's copy goes (dec->copies) */
     int in_items; /* reading: how many array items or map values the walk is in */
+    const struct cf_decoder *dec; /* reading a writer's record with fills: the defaults */
 };
+
+static int default_apply(const struct cf_decoder *dec, avro_value_t *v, avro_schema_t s, json_t *j,
+                         int depth, char *why, size_t why_size);
 
 static int walk_fail(struct walk *w, const char *what)
 {
@@ -471,6 +526,17 @@ static int walk_value(struct walk *w, const struct node *s, avro_value_t *v, int
                 return fill_fail(w);
             if (walk_value(w, s->child[i], v ? &child : NULL, depth + 1) < 0)
                 return -1;
+        }
+        /* The reader's fields this writer's record lacks: after its own
+         * fields in v, set to their defaults (checked at start). */
+        for (size_t i = 0; v && i < s->nfills; i++) {
+            char why[128];
+            if (avro_value_get_by_index(v, (size_t)s->n + i, &child, NULL) != 0)
+                return fill_fail(w);
+            if (default_apply(w->dec, &child, s->fills[i].schema, s->fills[i].value, 0, why,
+                              sizeof(why)) < 0)
+                return cf_reason(w->reason, w->reason_size, CF_REASON_UNDECODABLE,
+                                 "a default the writer lacks: %s", why);
         }
         return 0;
     }
@@ -810,6 +876,563 @@ static int enums_resolve(const struct cf_decoder *dec, avro_value_t *wv, avro_sc
     }
 }
 
+/* ------------------------------------------------------------------------
+ * Defaults of the reader's fields a writer lacks (see DESIGN)
+ * ------------------------------------------------------------------------ */
+
+/* The JSON object of the record named name (its short name, as avro-c
+ * names types) in the schema JSON node, or NULL. */
+static json_t *json_find_record(json_t *node, const char *name, int depth)
+{
+    size_t i;
+    const char *key;
+    json_t *child, *found = NULL;
+    if (depth > WALK_MAX_DEPTH)
+        return NULL;
+    if (json_is_array(node)) {
+        json_array_foreach(node, i, child)
+        {
+            if (!found)
+                found = json_find_record(child, name, depth + 1);
+        }
+        return found;
+    }
+    if (!json_is_object(node))
+        return NULL;
+    const char *type = json_string_value(json_object_get(node, "type"));
+    const char *full = json_string_value(json_object_get(node, "name"));
+    if (type && strcmp(type, "record") == 0 && full) {
+        const char *dot = strrchr(full, '.');
+        if (strcmp(dot ? dot + 1 : full, name) == 0)
+            return node;
+    }
+    json_object_foreach(node, key, child)
+    {
+        (void)key;
+        if (!found)
+            found = json_find_record(child, name, depth + 1);
+    }
+    return found;
+}
+
+/* The "default" of field name of the reader's record, or NULL if it has
+ * none (a JSON null is a default: the null one). */
+static json_t *reader_default(const struct cf_decoder *dec, avro_schema_t record, const char *name)
+{
+    json_t *rj = json_find_record(dec->reader_json, avro_schema_name(record), 0);
+    json_t *field;
+    size_t i;
+    json_array_foreach(json_object_get(rj, "fields"), i, field)
+    {
+        const char *fname = json_string_value(json_object_get(field, "name"));
+        if (fname && strcmp(fname, name) == 0)
+            return json_object_get(field, "default");
+    }
+    return NULL;
+}
+
+/* A bytes or fixed default: a JSON string whose code points, each 0 to
+ * 255, are the bytes (the Avro specification).  jansson hands the string
+ * over as UTF-8, so a code point from 128 is two bytes there.  out holds
+ * len bytes; returns how many it got, or -1 for a code point above 255. */
+static long default_bytes(const char *s, size_t len, uint8_t *out)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < len; i++) {
+        uint8_t b = (uint8_t)s[i];
+        if (b < 0x80) {
+            out[n++] = b;
+        } else if ((b == 0xc2 || b == 0xc3) && i + 1 < len && ((uint8_t)s[i + 1] & 0xc0) == 0x80) {
+            out[n++] = (uint8_t)(((b & 0x1f) << 6) | ((uint8_t)s[i + 1] & 0x3f));
+            i++;
+        } else {
+            return -1;
+        }
+    }
+    return (long)n;
+}
+
+/* The end of a setter's call in default_apply: rc is its result. */
+static int default_set(int rc, char *why, size_t why_size)
+{
+    if (rc == 0)
+        return 0;
+    snprintf(why, why_size, "%s", avro_strerror());
+    return -1;
+}
+
+/* Checks the default j of a reader field of schema s and, with v (a
+ * value of s, or of a copy of s), sets v to it: one function, so what is
+ * checked at start is what is set per message.  The JSON encoding is the
+ * Avro specification's: a union's default is of its first branch, a
+ * record's an object (a field it leaves out takes that field's default),
+ * an enum's a symbol.  An array or map is emptied first: v may hold the
+ * previous message's.  Returns 0, or -1 with what is wrong in why. */
+static int default_apply(const struct cf_decoder *dec, avro_value_t *v, avro_schema_t s, json_t *j,
+                         int depth, char *why, size_t why_size)
+{
+    avro_value_t child;
+    size_t i;
+    json_t *item;
+    int rc = 0;
+    if (depth > WALK_MAX_DEPTH) {
+        snprintf(why, why_size, "nested too deep");
+        return -1;
+    }
+    s = unlink_schema(s);
+    switch (avro_typeof(s)) {
+    case AVRO_NULL:
+        if (!json_is_null(j))
+            break;
+        if (v)
+            rc = avro_value_set_null(v);
+        return default_set(rc, why, why_size);
+    case AVRO_BOOLEAN:
+        if (!json_is_boolean(j))
+            break;
+        if (v)
+            rc = avro_value_set_boolean(v, json_is_true(j));
+        return default_set(rc, why, why_size);
+    case AVRO_INT32:
+        if (!json_is_integer(j) || json_integer_value(j) < INT32_MIN ||
+            json_integer_value(j) > INT32_MAX)
+            break;
+        if (v)
+            rc = avro_value_set_int(v, (int32_t)json_integer_value(j));
+        return default_set(rc, why, why_size);
+    case AVRO_INT64:
+        if (!json_is_integer(j))
+            break;
+        if (v)
+            rc = avro_value_set_long(v, (int64_t)json_integer_value(j));
+        return default_set(rc, why, why_size);
+    case AVRO_FLOAT:
+        if (!json_is_number(j))
+            break;
+        if (v)
+            rc = avro_value_set_float(v, (float)json_number_value(j));
+        return default_set(rc, why, why_size);
+    case AVRO_DOUBLE:
+        if (!json_is_number(j))
+            break;
+        if (v)
+            rc = avro_value_set_double(v, json_number_value(j));
+        return default_set(rc, why, why_size);
+    case AVRO_STRING:
+        if (!json_is_string(j))
+            break;
+        /* A string's size counts its NUL, as avro_value_read makes it. */
+        if (v)
+            rc = avro_value_set_string_len(v, json_string_value(j), json_string_length(j) + 1);
+        return default_set(rc, why, why_size);
+    case AVRO_BYTES:
+    case AVRO_FIXED: {
+        if (!json_is_string(j))
+            break;
+        size_t len = json_string_length(j);
+        uint8_t *buf = malloc(len + 1);
+        if (!buf)
+            abort();
+        long n = default_bytes(json_string_value(j), len, buf);
+        if (n < 0 || (is_avro_fixed(s) && n != avro_schema_fixed_size(s))) {
+            free(buf);
+            break;
+        }
+        if (v)
+            rc = is_avro_fixed(s) ? avro_value_set_fixed(v, buf, (size_t)n)
+                                  : avro_value_set_bytes(v, buf, (size_t)n);
+        free(buf);
+        return default_set(rc, why, why_size);
+    }
+    case AVRO_ENUM: {
+        int index = json_is_string(j) ? avro_schema_enum_get_by_name(s, json_string_value(j)) : -1;
+        if (index < 0)
+            break;
+        if (v)
+            rc = avro_value_set_enum(v, index);
+        return default_set(rc, why, why_size);
+    }
+    case AVRO_ARRAY:
+        if (!json_is_array(j))
+            break;
+        if (v && default_set(avro_value_reset(v), why, why_size) < 0)
+            return -1;
+        json_array_foreach(j, i, item)
+        {
+            if (v && default_set(avro_value_append(v, &child, NULL), why, why_size) < 0)
+                return -1;
+            if (default_apply(dec, v ? &child : NULL, avro_schema_array_items(s), item, depth + 1,
+                              why, why_size) < 0)
+                return -1;
+        }
+        return 0;
+    case AVRO_MAP: {
+        const char *key;
+        if (!json_is_object(j))
+            break;
+        if (v && default_set(avro_value_reset(v), why, why_size) < 0)
+            return -1;
+        json_object_foreach(j, key, item)
+        {
+            if (v && default_set(avro_value_add(v, key, &child, NULL, NULL), why, why_size) < 0)
+                return -1;
+            if (default_apply(dec, v ? &child : NULL, avro_schema_map_values(s), item, depth + 1,
+                              why, why_size) < 0)
+                return -1;
+        }
+        return 0;
+    }
+    case AVRO_UNION: {
+        avro_schema_t first = avro_schema_union_branch(s, 0);
+        if (v && default_set(avro_value_set_branch(v, 0, &child), why, why_size) < 0)
+            return -1;
+        if (default_apply(dec, v ? &child : NULL, first, j, depth + 1, why, why_size) < 0) {
+            snprintf(why, why_size,
+                     "is not a %s, the first branch of its union (the Avro "
+                     "specification: a union's default is of its first branch)",
+                     avro_schema_type_name(unlink_schema(first)));
+            return -1;
+        }
+        return 0;
+    }
+    case AVRO_RECORD:
+        if (!json_is_object(j))
+            break;
+        for (i = 0; i < avro_schema_record_size(s); i++) {
+            const char *name = avro_schema_record_field_name(s, (int)i);
+            item = json_object_get(j, name);
+            if (!item)
+                item = reader_default(dec, s, name);
+            if (!item) {
+                snprintf(why, why_size, "gives no %s, which has no default", name);
+                return -1;
+            }
+            if (v && default_set(avro_value_get_by_index(v, i, &child, NULL), why, why_size) < 0)
+                return -1;
+            if (default_apply(dec, v ? &child : NULL,
+                              avro_schema_record_field_get_by_index(s, (int)i), item, depth + 1,
+                              why, why_size) < 0)
+                return -1;
+        }
+        return 0;
+    default:
+        break;
+    }
+    snprintf(why, why_size, "is not a valid %s", avro_schema_type_name(s));
+    return -1;
+}
+
+/* ------------------------------------------------------------------------
+ * Resolution of a writer schema, before avro-c's (see DESIGN)
+ * ------------------------------------------------------------------------ */
+
+struct pair {
+    avro_schema_t w, r;
+};
+
+struct pairs {
+    struct pair *p;
+    size_t n;
+};
+
+/* The pair (w, r), or with r NULL the first pair of w; NULL if none. */
+static const struct pair *pairs_find(const struct pairs *ps, avro_schema_t w, avro_schema_t r)
+{
+    for (size_t i = 0; i < ps->n; i++) {
+        if (ps->p[i].w == w && (!r || ps->p[i].r == r))
+            return &ps->p[i];
+    }
+    return NULL;
+}
+
+static void pairs_add(struct pairs *ps, avro_schema_t w, avro_schema_t r)
+{
+    struct pair *p = realloc(ps->p, (ps->n + 1) * sizeof(*p));
+    if (!p)
+        abort();
+    ps->p = p;
+    ps->p[ps->n++] = (struct pair){w, r};
+}
+
+struct resolve {
+    const struct cf_decoder *dec;
+    struct pairs seen;   /* (writer, reader) resolved or being resolved: avro-c's memo */
+    struct pairs filled; /* (writer record, reader record) the reader's defaults complete */
+    bool fatal;          /* a record of the same name failed: avro-c would free twice */
+    char why[320];
+};
+
+static bool resolve_fail(struct resolve *c, bool fatal, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static bool resolve_fail(struct resolve *c, bool fatal, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(c->why, sizeof(c->why), fmt, ap);
+    va_end(ap);
+    c->fatal = fatal;
+    return false;
+}
+
+static bool resolve_check(struct resolve *c, avro_schema_t ws, avro_schema_t rs, int depth);
+
+/* A writer record against a reader record: by avro-c's try_record, except
+ * that a reader field the writer lacks takes its default.  Failing here is
+ * fatal: avro-c's try_record fails by freeing what it resolved (DESIGN). */
+static bool resolve_record(struct resolve *c, avro_schema_t ws, avro_schema_t rs, int depth)
+{
+    bool lacks = false;
+    const char *rname = avro_schema_name(rs);
+    if (!is_avro_record(ws))
+        return resolve_fail(c, false, "the writer's %s is not the reader's record %s",
+                            avro_schema_type_name(ws), rname);
+    if (strcmp(avro_schema_name(ws), rname) != 0)
+        return resolve_fail(c, false, "the writer's record %s is not the reader's %s",
+                            avro_schema_name(ws), rname);
+    pairs_add(&c->seen, ws, rs);
+    for (size_t i = 0; i < avro_schema_record_size(rs); i++) {
+        const char *name = avro_schema_record_field_name(rs, (int)i);
+        avro_schema_t rf = avro_schema_record_field_get_by_index(rs, (int)i);
+        int wi = avro_schema_record_field_get_index(ws, name);
+        if (wi < 0) {
+            char why[192];
+            json_t *def = reader_default(c->dec, rs, name);
+            if (!def)
+                return resolve_fail(c, true,
+                                    "record %s: field %s is not in the writer's, and "
+                                    "the reader's has no default",
+                                    rname, name);
+            if (default_apply(c->dec, NULL, rf, def, 0, why, sizeof(why)) < 0)
+                return resolve_fail(c, true,
+                                    "record %s: field %s is not in the writer's, and "
+                                    "the reader's default %s",
+                                    rname, name, why);
+            lacks = true;
+            continue;
+        }
+        if (!resolve_check(c, avro_schema_record_field_get_by_index(ws, wi), rf, depth + 1)) {
+            char why[sizeof(c->why)];
+            if (c->fatal)
+                return false;
+            snprintf(why, sizeof(why), "%s", c->why);
+            return resolve_fail(c, true, "record %s: field %s: %s", rname, name, why);
+        }
+    }
+    if (lacks) {
+        const struct pair *p = pairs_find(&c->filled, ws, NULL);
+        if (p && p->r != rs)
+            return resolve_fail(c, true, "record %s is read as two records of the reader", rname);
+        if (!p)
+            pairs_add(&c->filled, ws, rs);
+    }
+    return true;
+}
+
+/* Would avro_resolved_reader_new(ws, rs) succeed, once every record of
+ * ws lacking a defaulted reader field has it?  The same dispatch, in the
+ * same order, with the same memo, as avro-c 1.11.1's resolved-reader.c, so
+ * that avro-c is only ever given what it resolves: its failures are only
+ * safe where no record of the same name failed (c->fatal).  Returns true,
+ * or false with the reason in c->why. */
+static bool resolve_check(struct resolve *c, avro_schema_t ws, avro_schema_t rs, int depth)
+{
+    size_t mark = c->seen.n;
+    bool ok = false;
+    avro_type_t wt = avro_typeof(ws);
+    if (depth > WALK_MAX_DEPTH)
+        return resolve_fail(c, true, "nested too deep");
+    if (pairs_find(&c->seen, ws, rs))
+        return true;
+    if (wt == AVRO_UNION) {
+        /* Readable if one branch is; a message of another is refused when
+         * it comes (the resolved reader's get_current_branch). */
+        pairs_add(&c->seen, ws, rs);
+        for (size_t i = 0; i < avro_schema_union_size(ws); i++) {
+            if (resolve_check(c, avro_schema_union_branch(ws, (int)i), rs, depth + 1))
+                ok = true;
+            else if (c->fatal)
+                return false;
+        }
+        if (!ok) {
+            c->seen.n = mark;
+            return resolve_fail(c, false, "no branch of the writer's union is the reader's %s",
+                                avro_schema_type_name(rs));
+        }
+        return true;
+    }
+    if (wt == AVRO_LINK) {
+        pairs_add(&c->seen, ws, rs);
+        ok = resolve_check(c, avro_schema_link_target(ws), rs, depth + 1);
+        if (!ok)
+            c->seen.n = mark;
+        return ok;
+    }
+    switch (avro_typeof(rs)) {
+    case AVRO_BOOLEAN:
+    case AVRO_BYTES:
+    case AVRO_INT32:
+    case AVRO_NULL:
+    case AVRO_STRING:
+        ok = wt == avro_typeof(rs);
+        break;
+    case AVRO_INT64:
+        ok = wt == AVRO_INT64 || wt == AVRO_INT32;
+        break;
+    case AVRO_FLOAT:
+        ok = wt == AVRO_FLOAT || wt == AVRO_INT64 || wt == AVRO_INT32;
+        break;
+    case AVRO_DOUBLE:
+        ok = wt == AVRO_DOUBLE || wt == AVRO_FLOAT || wt == AVRO_INT64 || wt == AVRO_INT32;
+        break;
+    case AVRO_ENUM:
+        ok = wt == AVRO_ENUM && strcmp(avro_schema_name(ws), avro_schema_name(rs)) == 0;
+        break;
+    case AVRO_FIXED:
+        ok = avro_schema_equal(ws, rs) != 0;
+        break;
+    case AVRO_ARRAY:
+    case AVRO_MAP:
+        if (wt != avro_typeof(rs))
+            break;
+        pairs_add(&c->seen, ws, rs);
+        ok = wt == AVRO_ARRAY ? resolve_check(c, avro_schema_array_items(ws),
+                                              avro_schema_array_items(rs), depth + 1)
+                              : resolve_check(c, avro_schema_map_values(ws),
+                                              avro_schema_map_values(rs), depth + 1);
+        if (!ok)
+            c->seen.n = mark;
+        return ok;
+    case AVRO_RECORD:
+        return resolve_record(c, ws, rs, depth);
+    case AVRO_UNION:
+        pairs_add(&c->seen, ws, rs);
+        for (size_t i = 0; i < avro_schema_union_size(rs); i++) {
+            if (resolve_check(c, ws, avro_schema_union_branch(rs, (int)i), depth + 1))
+                return true;
+            if (c->fatal)
+                return false;
+        }
+        c->seen.n = mark;
+        return resolve_fail(c, false, "the writer's %s is no branch of the reader's union",
+                            avro_schema_type_name(ws));
+    case AVRO_LINK:
+        pairs_add(&c->seen, ws, rs);
+        ok = resolve_check(c, ws, avro_schema_link_target(rs), depth + 1);
+        if (!ok)
+            c->seen.n = mark;
+        return ok;
+    default:
+        break;
+    }
+    if (ok)
+        return true;
+    return resolve_fail(c, false, "the writer's %s is not the reader's %s",
+                        avro_schema_type_name(ws), avro_schema_type_name(rs));
+}
+
+/* A copy of the writer schema s in which every record of c->filled has,
+ * after its own fields, the reader's fields it lacks (copies of them): the
+ * schema avro-c resolves and the walk reads into (DESIGN).  Records,
+ * arrays, maps, unions and links are copied, the other types shared.
+ * copied maps a named type to its copy so that a link points into the
+ * copy; a link to a type the copy does not have yet (a reader's type that
+ * an appended field brings along) gets the type itself there instead. */
+static avro_schema_t schema_copy(const struct resolve *c, struct pairs *copied, avro_schema_t s)
+{
+    avro_schema_t out, child;
+    const struct pair *p;
+    size_t i;
+    switch (avro_typeof(s)) {
+    case AVRO_LINK:
+        p = pairs_find(copied, avro_schema_link_target(s), NULL);
+        if (!p)
+            return schema_copy(c, copied, avro_schema_link_target(s));
+        out = avro_schema_link(p->r);
+        break;
+    case AVRO_ENUM:
+    case AVRO_FIXED:
+        pairs_add(copied, s, s);
+        return avro_schema_incref(s);
+    case AVRO_ARRAY:
+        child = schema_copy(c, copied, avro_schema_array_items(s));
+        out = avro_schema_array(child);
+        avro_schema_decref(child);
+        break;
+    case AVRO_MAP:
+        child = schema_copy(c, copied, avro_schema_map_values(s));
+        out = avro_schema_map(child);
+        avro_schema_decref(child);
+        break;
+    case AVRO_UNION:
+        out = avro_schema_union();
+        for (i = 0; out && i < avro_schema_union_size(s); i++) {
+            child = schema_copy(c, copied, avro_schema_union_branch(s, (int)i));
+            if (avro_schema_union_append(out, child) != 0)
+                abort();
+            avro_schema_decref(child);
+        }
+        break;
+    case AVRO_RECORD:
+        out = avro_schema_record(avro_schema_name(s), avro_schema_namespace(s));
+        if (!out)
+            abort();
+        pairs_add(copied, s, out); /* before the fields: a link to this record finds it */
+        for (i = 0; i < avro_schema_record_size(s); i++) {
+            child = schema_copy(c, copied, avro_schema_record_field_get_by_index(s, (int)i));
+            if (avro_schema_record_field_append(out, avro_schema_record_field_name(s, (int)i),
+                                                child) != 0)
+                abort();
+            avro_schema_decref(child);
+        }
+        /* The reader's fields it lacks, in the reader's order, as
+         * fills_attach gives the walk their defaults. */
+        p = pairs_find(&c->filled, s, NULL);
+        for (i = 0; p && i < avro_schema_record_size(p->r); i++) {
+            const char *name = avro_schema_record_field_name(p->r, (int)i);
+            if (avro_schema_record_field_get_index(s, name) >= 0)
+                continue;
+            child = schema_copy(c, copied, avro_schema_record_field_get_by_index(p->r, (int)i));
+            if (avro_schema_record_field_append(out, name, child) != 0)
+                abort();
+            avro_schema_decref(child);
+        }
+        return out;
+    default:
+        return avro_schema_incref(s);
+    }
+    if (!out)
+        abort();
+    return out;
+}
+
+/* Gives each record of c->filled among the nodes compiled from its writer
+ * (ns->all[from..]) the defaults of the reader's fields it lacks, in the
+ * order schema_copy appends them. */
+static void fills_attach(const struct resolve *c, struct nodes *ns, size_t from)
+{
+    for (size_t i = 0; i < c->filled.n; i++) {
+        avro_schema_t ws = c->filled.p[i].w, rs = c->filled.p[i].r;
+        for (size_t k = from; k < ns->n; k++) {
+            struct node *nd = ns->all[k];
+            if (nd->schema != ws || nd->type != AVRO_RECORD)
+                continue;
+            nd->fills = calloc(avro_schema_record_size(rs), sizeof(*nd->fills));
+            if (!nd->fills)
+                abort();
+            for (size_t f = 0; f < avro_schema_record_size(rs); f++) {
+                const char *name = avro_schema_record_field_name(rs, (int)f);
+                if (avro_schema_record_field_get_index(ws, name) >= 0)
+                    continue;
+                nd->fills[nd->nfills++] =
+                    (struct fill){avro_schema_record_field_get_by_index(rs, (int)f),
+                                  reader_default(c->dec, rs, name)};
+            }
+            break;
+        }
+    }
+}
+
 static bool has_suffix(const char *s, const char *suffix)
 {
     size_t n = strlen(s), m = strlen(suffix);
@@ -836,13 +1459,23 @@ static int add_writer(struct cf_decoder *dec, const char *path, avro_schema_t sc
      * compares only the enum symbols and union branches a has (DESIGN). */
     w->same = avro_schema_equal(schema, dec->reader_schema) != 0 &&
               avro_schema_equal(dec->reader_schema, schema) != 0;
-    /* A writer schema the reader cannot resolve (a required field missing,
-     * a field of another type) does not stop the consumer: its messages go
-     * to the dead-letter topic with the reason. */
+    /* A writer schema the reader cannot resolve (a field the reader has
+     * without a default missing, a field of another type) does not stop
+     * the consumer: its messages go to the dead-letter topic with the
+     * reason.  resolve_check refuses it before avro-c sees it (DESIGN). */
+    struct resolve rc = {.dec = dec};
     w->usable = true;
-    if (!w->same) {
-        w->resolver = avro_resolved_reader_new(schema, dec->reader_schema);
-        w->generic = w->resolver ? avro_generic_class_from_schema(schema) : NULL;
+    if (!w->same && !resolve_check(&rc, schema, dec->reader_schema, 0)) {
+        w->usable = false;
+        snprintf(w->error, sizeof(w->error), "%s", rc.why);
+    } else if (!w->same) {
+        struct pairs copied = {0};
+        if (rc.filled.n > 0)
+            w->filled = schema_copy(&rc, &copied, schema);
+        free(copied.p);
+        avro_schema_t read = w->filled ? w->filled : schema;
+        w->resolver = avro_resolved_reader_new(read, dec->reader_schema);
+        w->generic = w->resolver ? avro_generic_class_from_schema(read) : NULL;
         if (!w->resolver || !w->generic || avro_generic_value_new(w->generic, &w->value) != 0 ||
             avro_resolved_reader_new_value(w->resolver, &w->view) != 0) {
             w->usable = false;
@@ -851,12 +1484,17 @@ static int add_writer(struct cf_decoder *dec, const char *path, avro_schema_t sc
                 *c = *c == '\n' ? ' ' : *c;
         } else {
             avro_resolved_reader_set_source(&w->view, &w->value);
-            w->enums_differ = enums_differ(schema, dec->reader_schema, 0);
+            w->enums_differ = enums_differ(read, dec->reader_schema, 0);
         }
     }
     w->id = id;
     w->schema = avro_schema_incref(schema);
+    size_t from = dec->nodes.n;
     w->node = node_compile(&dec->nodes, w->schema);
+    if (w->filled && w->usable)
+        fills_attach(&rc, &dec->nodes, from);
+    free(rc.seen.p);
+    free(rc.filled.p);
     snprintf(w->file, sizeof(w->file), "%s", path);
     dec->nwriters++;
     return 0;
@@ -879,7 +1517,8 @@ struct cf_decoder *cf_decoder_new(const char *dir, const char *reader_file,
                     errstr_size) < 0)
         goto fail;
     defaults_collect(dec, json, 0);
-    json_decref(json);
+    dec->reader_json = json; /* the fields' defaults (reader_default) */
+    json = NULL;
     dec->reader_node = node_compile(&dec->nodes, dec->reader_schema);
     dec->reader_iface = avro_generic_class_from_schema(dec->reader_schema);
     if (!dec->reader_iface || avro_generic_value_new(dec->reader_iface, &dec->reader_value) != 0) {
@@ -940,6 +1579,8 @@ void cf_decoder_destroy(struct cf_decoder *dec)
             avro_value_iface_decref(w->resolver);
         if (w->generic)
             avro_value_iface_decref(w->generic);
+        if (w->filled)
+            avro_schema_decref(w->filled);
         avro_schema_decref(w->schema);
     }
     free(dec->writers);
@@ -955,6 +1596,7 @@ void cf_decoder_destroy(struct cf_decoder *dec)
     free(dec->copies);
     if (dec->reader_schema)
         avro_schema_decref(dec->reader_schema);
+    json_decref(dec->reader_json);
     free(dec);
 }
 
@@ -1019,8 +1661,12 @@ int cf_decoder_decode(struct cf_decoder *dec, const void *buf, size_t len, avro_
         len -= 5;
     }
 
-    /* The reader schema: walked once, reading as it goes (DESIGN). */
-    if ((!w || w->same) && !dec->avro_read) {
+    /* Read by the walk as it goes (DESIGN): a datum of the reader schema,
+     * and one of a writer whose value has the reader's fields it lacks
+     * (avro_value_read would read those from the bytes). */
+    bool other = w && !w->same;
+    avro_value_t *into = other ? &w->value : &dec->reader_value;
+    if (other ? w->filled != NULL : !dec->avro_read) {
         if (len > dec->copies_cap) {
             size_t cap = dec->copies_cap ? dec->copies_cap : 4096;
             while (cap < len)
@@ -1031,33 +1677,29 @@ int cf_decoder_decode(struct cf_decoder *dec, const void *buf, size_t len, avro_
             dec->copies = c;
             dec->copies_cap = cap;
         }
-        struct walk walk = {p, p + len, 0, reason, reason_size, p, dec->copies, 0};
-        if (walk_value(&walk, dec->reader_node, &dec->reader_value, 0) < 0)
+        struct walk walk = {p, p + len, 0, reason, reason_size, p, dec->copies, 0, dec};
+        if (walk_value(&walk, other ? w->node : dec->reader_node, into, 0) < 0)
             return -1;
         assert(walk.copy <= dec->copies + len);
         if (walk.p != walk.end)
             return cf_reason(reason, reason_size, CF_REASON_UNDECODABLE,
                              "%zu bytes left after the datum", (size_t)(walk.end - walk.p));
-        *value = &dec->reader_value;
-        return 0;
+    } else {
+        /* Another writer schema: the guard walk, then avro-c reads it. */
+        struct walk walk = {p, p + len, 0, reason, reason_size, p, NULL, 0, NULL};
+        if (walk_value(&walk, w ? w->node : dec->reader_node, NULL, 0) < 0)
+            return -1;
+        if (walk.p != walk.end)
+            return cf_reason(reason, reason_size, CF_REASON_UNDECODABLE,
+                             "%zu bytes left after the datum", (size_t)(walk.end - walk.p));
+        avro_value_reset(into);
+        avro_reader_memory_set_source(dec->mem, (const char *)p, (int64_t)len);
+        if (avro_value_read(dec->mem, into) != 0)
+            return cf_reason(reason, reason_size, CF_REASON_UNDECODABLE, "%s", avro_strerror());
     }
-
-    /* Another writer schema: the guard walk, then avro-c reads it. */
-    struct walk walk = {p, p + len, 0, reason, reason_size, p, NULL, 0};
-    if (walk_value(&walk, w ? w->node : dec->reader_node, NULL, 0) < 0)
-        return -1;
-    if (walk.p != walk.end)
-        return cf_reason(reason, reason_size, CF_REASON_UNDECODABLE,
-                         "%zu bytes left after the datum", (size_t)(walk.end - walk.p));
-
-    avro_value_t *into = w && !w->same ? &w->value : &dec->reader_value;
-    avro_value_reset(into);
-    avro_reader_memory_set_source(dec->mem, (const char *)p, (int64_t)len);
-    if (avro_value_read(dec->mem, into) != 0)
-        return cf_reason(reason, reason_size, CF_REASON_UNDECODABLE, "%s", avro_strerror());
-    if (w && !w->same && w->enums_differ &&
+    if (other && w->enums_differ &&
         enums_resolve(dec, &w->value, dec->reader_schema, 0, reason, reason_size) < 0)
         return -1;
-    *value = w && !w->same ? &w->view : &dec->reader_value;
+    *value = other ? &w->view : &dec->reader_value;
     return 0;
 }

@@ -15,10 +15,16 @@
  * "cachefleet.schema_id" property (the id a schema registry gave it).  So
  * when a producer adds an optional field, the operator drops the producer's
  * new schema file (new id) beside the old ones and the consumer, still
- * reading with its own schema, skips the field it does not know.  An enum
- * of such a writer is read by symbol name, as the Avro specification says
- * (a symbol the reader lacks: the reader enum's "default"; without one the
- * message is undecodable), never by position.
+ * reading with its own schema, skips the field it does not know.  The
+ * other way round, when the consumer's schema adds a field with a
+ * "default", the old producers' schema files stay: their messages read
+ * with the reader's default for the field they lack (the Avro
+ * specification), wherever the record is (in a union, an array, a map).
+ * A field the reader has without a default, or with a default that is
+ * not of its type, makes that writer unreadable (cf_decoder_writer), not
+ * the decoder.  An enum of a writer is read by symbol name, as the Avro
+ * specification says (a symbol the reader lacks: the reader enum's
+ * "default"; without one the message is undecodable), never by position.
  *
  * Framing: CF_FRAMING_CONFLUENT expects byte 0, a 4-byte big-endian schema
  * id, then the datum; CF_FRAMING_PLAIN expects the datum alone, written
@@ -40,8 +46,10 @@
  * avro-c's value setters, with no heap allocation once the value has
  * grown to the messages' shape (decode.c, DESIGN).  A datum of another
  * writer schema is walked by the guard first, then read by avro-c
- * (avro_value_read) and resolved.  Both give the value avro_value_read
- * gives for the same bytes, and the same reason for bytes refused.
+ * (avro_value_read) and resolved; one of a writer lacking defaulted
+ * fields is read by the walk, which fills them in, and resolved.  Each
+ * gives the value avro_value_read gives for the same bytes (with those
+ * defaults), and the same reason for bytes refused.
  *
  * Thread: a decoder belongs to one thread; the value it returns, and the
  * strings in it, are valid until its next call (a failed call included).
@@ -78,9 +86,10 @@ avro_schema_t cf_decoder_schema(const struct cf_decoder *dec);
 size_t cf_decoder_writer_count(const struct cf_decoder *dec);
 
 /* Writer schema i: its id, file, and why the reader cannot read it (NULL
- * when it can).  A writer that cannot be resolved (a required field
- * missing, a field of an incompatible type) does not stop the consumer:
- * its messages are dead-lettered as "unknown-schema" with that reason. */
+ * when it can).  A writer that cannot be resolved (a field the reader has
+ * without a valid default missing, a field of an incompatible type) does
+ * not stop the consumer: its messages are dead-lettered as
+ * "unknown-schema" with that reason. */
 void cf_decoder_writer(const struct cf_decoder *dec, size_t i, int32_t *id, const char **file,
                        const char **problem);
 

@@ -1180,6 +1180,567 @@ static void test_writer_with_fewer_enum_symbols_is_resolved(void **state)
     cf_test_rmtree(dir);
 }
 
+/* ------------------------------------------------------------------------
+ * A writer lacking fields the reader has with a default
+ * ------------------------------------------------------------------------ */
+
+/* The record Evt of the tests below, with extra (fields, each with a
+ * leading comma) after kind; a new string, to free. */
+static char *evt_schema(int id, const char *extra)
+{
+    char *text = malloc(4096);
+    assert_non_null(text);
+    int n =
+        snprintf(text, 4096,
+                 "{\"type\": \"record\", \"name\": \"Evt\", \"namespace\": \"cachefleet.test\", "
+                 "\"cachefleet.schema_id\": %d, \"fields\": ["
+                 "{\"name\": \"event_id\", \"type\": \"string\"}, "
+                 "{\"name\": \"tags\", \"type\": {\"type\": \"array\", \"items\": \"string\"}}, "
+                 "{\"name\": \"kind\", \"type\": {\"type\": \"enum\", \"name\": \"Kind\", "
+                 "\"symbols\": [\"A\", \"B\", \"C\"]}}%s, "
+                 "{\"name\": \"version\", \"type\": \"long\"}]}",
+                 id, extra);
+    assert_true(n > 0 && n < 4096);
+    return text;
+}
+
+/* A framed (id >= 0) or plain datum of an Evt of schema text: tags
+ * ["a", "b"], kind B, and the field x set by set_x when given.  Returns
+ * its length; *json gets the value as avro_value_to_json writes it (free
+ * it). */
+static size_t evt_encode(const char *text, int id, const char *event_id, int64_t version,
+                         void (*set_x)(avro_value_t *x), char *out, size_t size, char **json)
+{
+    avro_schema_t schema;
+    assert_int_equal(avro_schema_from_json_length(text, strlen(text), &schema), 0);
+    avro_value_iface_t *iface = avro_generic_class_from_schema(schema);
+    avro_value_t v, f, item;
+    assert_int_equal(avro_generic_value_new(iface, &v), 0);
+    assert_int_equal(avro_value_get_by_name(&v, "event_id", &f, NULL), 0);
+    assert_int_equal(avro_value_set_string(&f, event_id), 0);
+    assert_int_equal(avro_value_get_by_name(&v, "tags", &f, NULL), 0);
+    assert_int_equal(avro_value_append(&f, &item, NULL), 0);
+    assert_int_equal(avro_value_set_string(&item, "a"), 0);
+    assert_int_equal(avro_value_append(&f, &item, NULL), 0);
+    assert_int_equal(avro_value_set_string(&item, "b"), 0);
+    assert_int_equal(avro_value_get_by_name(&v, "kind", &f, NULL), 0);
+    assert_int_equal(avro_value_set_enum(&f, 1), 0);
+    assert_int_equal(avro_value_get_by_name(&v, "version", &f, NULL), 0);
+    assert_int_equal(avro_value_set_long(&f, version), 0);
+    if (set_x) {
+        assert_int_equal(avro_value_get_by_name(&v, "x", &f, NULL), 0);
+        set_x(&f);
+    }
+    size_t off = 0;
+    if (id >= 0) {
+        assert_true(size > 5);
+        out[0] = 0;
+        out[1] = (char)((id >> 24) & 0xff);
+        out[2] = (char)((id >> 16) & 0xff);
+        out[3] = (char)((id >> 8) & 0xff);
+        out[4] = (char)(id & 0xff);
+        off = 5;
+    }
+    avro_writer_t w = avro_writer_memory(out + off, (int64_t)(size - off));
+    assert_int_equal(avro_value_write(w, &v), 0);
+    size_t len = (size_t)avro_writer_tell(w) + off;
+    assert_int_equal(avro_value_to_json(&v, 1, json), 0);
+    avro_writer_free(w);
+    avro_value_decref(&v);
+    avro_value_iface_decref(iface);
+    avro_schema_decref(schema);
+    return len;
+}
+
+/* Decodes buf and compares the whole value, every field, with want (as
+ * avro_value_to_json writes it). */
+static void expect_json(struct cf_decoder *dec, const void *buf, size_t len, const char *want)
+{
+    char reason[256];
+    avro_value_t *value;
+    char *json = NULL;
+    if (cf_decoder_decode(dec, buf, len, &value, reason, sizeof(reason)) != 0)
+        fail_msg("decode: %s", reason);
+    assert_int_equal(avro_value_to_json(value, 1, &json), 0);
+    if (strcmp(json, want) != 0)
+        fail_msg("decoded %s\n     want %s", json, want);
+    free(json);
+}
+
+static void set_null_string_other(avro_value_t *x)
+{
+    avro_value_t b;
+    assert_int_equal(avro_value_set_branch(x, 1, &b), 0);
+    assert_int_equal(avro_value_set_string(&b, "t-1"), 0);
+}
+
+static void set_string_other(avro_value_t *x)
+{
+    assert_int_equal(avro_value_set_string(x, "given"), 0);
+}
+
+static void set_int_other(avro_value_t *x)
+{
+    assert_int_equal(avro_value_set_int(x, 12), 0);
+}
+
+static void set_long_other(avro_value_t *x)
+{
+    assert_int_equal(avro_value_set_long(x, -5), 0);
+}
+
+static void set_boolean_other(avro_value_t *x)
+{
+    assert_int_equal(avro_value_set_boolean(x, 0), 0);
+}
+
+static void set_enum_other(avro_value_t *x)
+{
+    assert_int_equal(avro_value_set_enum(x, 0), 0);
+}
+
+static void set_array_other(avro_value_t *x)
+{
+    avro_value_t item;
+    assert_int_equal(avro_value_append(x, &item, NULL), 0);
+    if (avro_value_get_type(&item) == AVRO_STRING)
+        assert_int_equal(avro_value_set_string(&item, "z"), 0);
+    else
+        assert_int_equal(avro_value_set_long(&item, 9), 0);
+}
+
+static void set_double_other(avro_value_t *x)
+{
+    assert_int_equal(avro_value_set_double(x, -1.25), 0);
+}
+
+static void set_float_other(avro_value_t *x)
+{
+    assert_int_equal(avro_value_set_float(x, 0.5f), 0);
+}
+
+static void set_bytes_other(avro_value_t *x)
+{
+    char b[] = {0, 1};
+    if (avro_value_get_type(x) == AVRO_FIXED)
+        assert_int_equal(avro_value_set_fixed(x, b, 2), 0);
+    else
+        assert_int_equal(avro_value_set_bytes(x, b, 2), 0);
+}
+
+static void set_map_other(avro_value_t *x)
+{
+    avro_value_t v;
+    assert_int_equal(avro_value_add(x, "j", &v, NULL, NULL), 0);
+    assert_int_equal(avro_value_set_int(&v, 4), 0);
+}
+
+static void set_string_null_other(avro_value_t *x)
+{
+    avro_value_t b;
+    assert_int_equal(avro_value_set_branch(x, 1, &b), 0);
+    assert_int_equal(avro_value_set_null(&b), 0);
+}
+
+static void set_record_other(avro_value_t *x)
+{
+    avro_value_t f;
+    assert_int_equal(avro_value_get_by_name(x, "zone", &f, NULL), 0);
+    assert_int_equal(avro_value_set_string(&f, "us"), 0);
+    assert_int_equal(avro_value_get_by_name(x, "floor", &f, NULL), 0);
+    assert_int_equal(avro_value_set_int(&f, 3), 0);
+}
+
+/* The consumer's schema added a field x with a default; an older producer
+ * still writes without it.  Its datums read with x the reader's default
+ * (the Avro specification), for every type a default can have: avro-c's
+ * resolved reader has no defaults, and refusing such a writer freed
+ * memory twice (a crash at start). */
+static void test_writer_lacking_defaulted_field_reads_the_default(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *field; /* x, as the reader has it */
+        const char *want;  /* x read from the old writer's datum */
+        void (*set_other)(avro_value_t *x);
+    } cases[] = {
+        {"{\"name\": \"x\", \"type\": [\"null\", \"string\"], \"default\": null}", "null",
+         set_null_string_other},
+        {"{\"name\": \"x\", \"type\": \"string\", \"default\": \"none\"}", "\"none\"",
+         set_string_other},
+        {"{\"name\": \"x\", \"type\": \"int\", \"default\": -7}", "-7", set_int_other},
+        {"{\"name\": \"x\", \"type\": \"long\", \"default\": 1234567890123}", "1234567890123",
+         set_long_other},
+        {"{\"name\": \"x\", \"type\": \"boolean\", \"default\": true}", "true", set_boolean_other},
+        {"{\"name\": \"x\", \"type\": {\"type\": \"enum\", \"name\": \"Level\", \"symbols\": "
+         "[\"LOW\", \"MID\", \"HIGH\"]}, \"default\": \"MID\"}",
+         "\"MID\"", set_enum_other},
+        /* A reference to a type defined in another field (a link). */
+        {"{\"name\": \"x\", \"type\": \"Kind\", \"default\": \"C\"}", "\"C\"", set_enum_other},
+        {"{\"name\": \"x\", \"type\": {\"type\": \"array\", \"items\": \"string\"}, "
+         "\"default\": []}",
+         "[]", set_array_other},
+        {"{\"name\": \"x\", \"type\": {\"type\": \"array\", \"items\": \"long\"}, "
+         "\"default\": [1, 2]}",
+         "[1, 2]", set_array_other},
+        {"{\"name\": \"x\", \"type\": \"double\", \"default\": 2.5}", "2.5", set_double_other},
+        {"{\"name\": \"x\", \"type\": \"float\", \"default\": 1}", "1.0", set_float_other},
+        {"{\"name\": \"x\", \"type\": \"bytes\", \"default\": \"a\\u00ff\"}", "\"a\\u00FF\"",
+         set_bytes_other},
+        {"{\"name\": \"x\", \"type\": {\"type\": \"fixed\", \"name\": \"Two\", \"size\": 2}, "
+         "\"default\": \"\\u0001\\u00e9\"}",
+         "\"\\u0001\\u00E9\"", set_bytes_other},
+        {"{\"name\": \"x\", \"type\": {\"type\": \"map\", \"values\": \"int\"}, "
+         "\"default\": {\"k\": 3}}",
+         "{\"k\": 3}", set_map_other},
+        {"{\"name\": \"x\", \"type\": [\"string\", \"null\"], \"default\": \"s\"}",
+         "{\"string\": \"s\"}", set_string_null_other},
+        /* A record default; the field it leaves out takes its own. */
+        {"{\"name\": \"x\", \"type\": {\"type\": \"record\", \"name\": \"Where\", \"fields\": "
+         "[{\"name\": \"zone\", \"type\": \"string\"}, "
+         "{\"name\": \"floor\", \"type\": \"int\", \"default\": 0}]}, "
+         "\"default\": {\"zone\": \"eu\"}}",
+         "{\"zone\": \"eu\", \"floor\": 0}", set_record_other},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char dir[512], err[512], extra[1024], buf[1024], want[1024];
+        cf_test_tmpdir("decode-default", dir, sizeof(dir));
+        snprintf(extra, sizeof(extra), ", %s", cases[i].field);
+        char *reader = evt_schema(1, extra);
+        char *older = evt_schema(2, "");
+        spit(dir, "evt.avsc", reader);
+        spit(dir, "evt.v0.avsc", older);
+
+        struct cf_decoder *dec = cf_decoder_new(dir, "evt.avsc", CF_FRAMING_AUTO, err, sizeof(err));
+        if (!dec)
+            fail_msg("case %zu: %s", i, err);
+        assert_int_equal(cf_decoder_writer_count(dec), 2);
+        for (size_t k = 0; k < 2; k++) {
+            int32_t id;
+            const char *file, *problem;
+            cf_decoder_writer(dec, k, &id, &file, &problem);
+            if (problem)
+                fail_msg("case %zu: writer %d: %s", i, (int)id, problem);
+        }
+        /* Old writer, reader (framed, plain), old writer again: the
+         * default every time, the reader's datums as written. */
+        for (int round = 0; round < 2; round++) {
+            char *json;
+            size_t n = evt_encode(older, 2, "e-old", 7 + round, NULL, buf, sizeof(buf), &json);
+            free(json);
+            snprintf(want, sizeof(want),
+                     "{\"event_id\": \"e-old\", \"tags\": [\"a\", \"b\"], \"kind\": \"B\", "
+                     "\"x\": %s, \"version\": %d}",
+                     cases[i].want, 7 + round);
+            expect_json(dec, buf, n, want);
+            for (int framed = 0; framed <= 1; framed++) {
+                n = evt_encode(reader, framed ? 1 : -1, "e-new", 9, cases[i].set_other, buf,
+                               sizeof(buf), &json);
+                char def[1100];
+                snprintf(def, sizeof(def), "\"x\": %s,", cases[i].want);
+                assert_null(strstr(json, def)); /* not the default: read, not filled in */
+                expect_json(dec, buf, n, json);
+                free(json);
+            }
+        }
+        cf_decoder_destroy(dec);
+        free(reader);
+        free(older);
+        cf_test_rmtree(dir);
+    }
+}
+
+static void set_old_lines(avro_value_t *x)
+{
+    avro_value_t line, f;
+    const char *const skus[] = {"s-1", "s-2"};
+    if (avro_value_get_type(x) == AVRO_MAP) {
+        assert_int_equal(avro_value_add(x, "first", &line, NULL, NULL), 0);
+        assert_int_equal(avro_value_get_by_name(&line, "sku", &f, NULL), 0);
+        assert_int_equal(avro_value_set_string(&f, "s-1"), 0);
+        return;
+    }
+    for (size_t i = 0; i < 2; i++) {
+        assert_int_equal(avro_value_append(x, &line, NULL), 0);
+        assert_int_equal(avro_value_get_by_name(&line, "sku", &f, NULL), 0);
+        assert_int_equal(avro_value_set_string(&f, skus[i]), 0);
+    }
+}
+
+/* A record the writer has inside an array or a map lacks a defaulted
+ * field: each item gets the defaults, every message.  (Not a map of
+ * records that hold an array: avro-c 1.11.1's resolved reader crashes
+ * reading one, defaults or not.) */
+static void test_writer_lacking_defaulted_field_in_items(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *reader, *writer; /* x */
+        const char *want;
+    } cases[] = {
+        {", {\"name\": \"x\", \"type\": {\"type\": \"array\", \"items\": {\"type\": \"record\", "
+         "\"name\": \"Line\", \"fields\": [{\"name\": \"sku\", \"type\": \"string\"}, "
+         "{\"name\": \"qty\", \"type\": \"int\", \"default\": 1}, "
+         "{\"name\": \"note\", \"type\": [\"null\", \"string\"], \"default\": null}]}}}",
+         ", {\"name\": \"x\", \"type\": {\"type\": \"array\", \"items\": {\"type\": \"record\", "
+         "\"name\": \"Line\", \"fields\": [{\"name\": \"sku\", \"type\": \"string\"}]}}}",
+         "[{\"sku\": \"s-1\", \"qty\": 1, \"note\": null}, "
+         "{\"sku\": \"s-2\", \"qty\": 1, \"note\": null}]"},
+        {", {\"name\": \"x\", \"type\": {\"type\": \"map\", \"values\": {\"type\": \"record\", "
+         "\"name\": \"Line\", \"fields\": [{\"name\": \"sku\", \"type\": \"string\"}, "
+         "{\"name\": \"qty\", \"type\": \"int\", \"default\": 1}, "
+         "{\"name\": \"note\", \"type\": [\"string\", \"null\"], \"default\": \"n\"}]}}}",
+         ", {\"name\": \"x\", \"type\": {\"type\": \"map\", \"values\": {\"type\": \"record\", "
+         "\"name\": \"Line\", \"fields\": [{\"name\": \"sku\", \"type\": \"string\"}]}}}",
+         "{\"first\": {\"sku\": \"s-1\", \"qty\": 1, \"note\": {\"string\": \"n\"}}}"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char dir[512], err[512], buf[1024], want[1024];
+        cf_test_tmpdir("decode-items", dir, sizeof(dir));
+        char *reader = evt_schema(1, cases[i].reader);
+        char *older = evt_schema(2, cases[i].writer);
+        spit(dir, "evt.avsc", reader);
+        spit(dir, "evt.v0.avsc", older);
+        struct cf_decoder *dec = cf_decoder_new(dir, "evt.avsc", CF_FRAMING_AUTO, err, sizeof(err));
+        if (!dec)
+            fail_msg("case %zu: %s", i, err);
+        for (size_t k = 0; k < cf_decoder_writer_count(dec); k++) {
+            int32_t id;
+            const char *file, *problem;
+            cf_decoder_writer(dec, k, &id, &file, &problem);
+            if (problem)
+                fail_msg("case %zu: writer %d: %s", i, (int)id, problem);
+        }
+        snprintf(want, sizeof(want),
+                 "{\"event_id\": \"e-old\", \"tags\": [\"a\", \"b\"], \"kind\": \"B\", "
+                 "\"x\": %s, \"version\": 7}",
+                 cases[i].want);
+        for (int round = 0; round < 3; round++) {
+            char *json;
+            size_t n = evt_encode(older, 2, "e-old", 7, set_old_lines, buf, sizeof(buf), &json);
+            free(json);
+            expect_json(dec, buf, n, want);
+        }
+        cf_decoder_destroy(dec);
+        free(reader);
+        free(older);
+        cf_test_rmtree(dir);
+    }
+}
+
+/* A ProductUpserted of schema (products.avsc, or a copy): product "p-1",
+ * listed in category 7, matching "shoe"; with representation when schema
+ * has it (the null branch when repr is NULL). */
+static void products_upserted(avro_schema_t schema, const char *repr, avro_value_iface_t **iface,
+                              avro_value_t *v)
+{
+    avro_value_t f, body, up, item;
+    *iface = avro_generic_class_from_schema(schema);
+    assert_int_equal(avro_generic_value_new(*iface, v), 0);
+    assert_int_equal(avro_value_get_by_name(v, "event_id", &f, NULL), 0);
+    assert_int_equal(avro_value_set_string(&f, "e-up"), 0);
+    assert_int_equal(avro_value_get_by_name(v, "version", &f, NULL), 0);
+    assert_int_equal(avro_value_set_long(&f, 11), 0);
+    assert_int_equal(avro_value_get_by_name(v, "occurred_at", &f, NULL), 0);
+    assert_int_equal(avro_value_set_long(&f, 1700000000000000), 0);
+    assert_int_equal(avro_value_get_by_name(v, "body", &body, NULL), 0);
+    assert_int_equal(avro_value_set_branch(&body, 0, &up), 0);
+    assert_int_equal(avro_value_get_by_name(&up, "product_id", &f, NULL), 0);
+    assert_int_equal(avro_value_set_string(&f, "p-1"), 0);
+    assert_int_equal(avro_value_get_by_name(&up, "categories_after", &f, NULL), 0);
+    assert_int_equal(avro_value_append(&f, &item, NULL), 0);
+    assert_int_equal(avro_value_set_string(&item, "7"), 0);
+    assert_int_equal(avro_value_get_by_name(&up, "search_terms_after", &f, NULL), 0);
+    assert_int_equal(avro_value_append(&f, &item, NULL), 0);
+    assert_int_equal(avro_value_set_string(&item, "shoe"), 0);
+    if (avro_value_get_by_name(&up, "representation", &f, NULL) == 0) {
+        assert_int_equal(avro_value_set_branch(&f, repr ? 1 : 0, &item), 0);
+        if (repr)
+            assert_int_equal(avro_value_set_string(&item, repr), 0);
+    }
+}
+
+/* Writes v framed with id into out; returns the length. */
+static size_t frame_value(avro_value_t *v, int id, char *out, size_t size)
+{
+    out[0] = 0;
+    out[1] = (char)((id >> 24) & 0xff);
+    out[2] = (char)((id >> 16) & 0xff);
+    out[3] = (char)((id >> 8) & 0xff);
+    out[4] = (char)(id & 0xff);
+    avro_writer_t w = avro_writer_memory(out + 5, (int64_t)(size - 5));
+    assert_int_equal(avro_value_write(w, v), 0);
+    size_t len = (size_t)avro_writer_tell(w) + 5;
+    avro_writer_free(w);
+    return len;
+}
+
+/* The fleet's own case: products.avsc's ProductUpserted has representation
+ * ["null", "string"] with the default null; a producer from before that
+ * field (schema id 3) writes without it.  That folder crashed the
+ * consumer at start (avro-c freed a resolver twice); its datums now read
+ * with representation null, and the other branches and the reader's own
+ * datums as before. */
+static void test_products_writer_without_representation(void **state)
+{
+    struct fixture *fx = *state;
+    char path[1024], err[512], json_path[1024];
+    json_error_t jerr;
+    snprintf(path, sizeof(path), "%s/products.avsc", cf_test_schemas_dir());
+    json_t *root = json_load_file(path, 0, &jerr);
+    assert_non_null(root);
+    json_t *upserted = json_array_get(
+        json_object_get(json_array_get(json_object_get(root, "fields"), 3), "type"), 0);
+    assert_string_equal(json_string_value(json_object_get(upserted, "name")), "ProductUpserted");
+    json_t *fields = json_object_get(upserted, "fields");
+    assert_string_equal(json_string_value(json_object_get(json_array_get(fields, 5), "name")),
+                        "representation");
+    assert_int_equal(json_array_remove(fields, 5), 0);
+    json_object_set_new(root, "cachefleet.schema_id", json_integer(3));
+    snprintf(json_path, sizeof(json_path), "%s/products.v0.avsc", fx->dir);
+    assert_int_equal(json_dump_file(root, json_path, JSON_INDENT(2)), 0);
+    char *older_text = json_dumps(root, 0);
+    assert_non_null(older_text);
+    json_decref(root);
+    avro_schema_t older;
+    assert_int_equal(avro_schema_from_json_length(older_text, strlen(older_text), &older), 0);
+    free(older_text);
+
+    struct cf_decoder *dec =
+        cf_decoder_new(fx->dir, "products.avsc", CF_FRAMING_AUTO, err, sizeof(err));
+    if (!dec)
+        fail_msg("decoder: %s", err);
+    assert_int_equal(cf_decoder_writer_count(dec), 3);
+    for (size_t i = 0; i < 3; i++) {
+        int32_t id;
+        const char *file, *problem;
+        cf_decoder_writer(dec, i, &id, &file, &problem);
+        if (problem)
+            fail_msg("writer %d: %s", (int)id, problem);
+    }
+
+    avro_value_iface_t *wi, *ri;
+    avro_value_t wv, rv, *value;
+    char *json, *want, reason[256];
+    products_upserted(older, NULL, &wi, &wv);
+    products_upserted(fx->schema, NULL, &ri, &rv); /* what it reads as: representation null */
+    assert_int_equal(avro_value_to_json(&rv, 1, &want), 0);
+    assert_non_null(strstr(want, "\"representation\": null"));
+    for (int round = 0; round < 2; round++) {
+        size_t n = frame_value(&wv, 3, fx->buf, sizeof(fx->buf));
+        expect_json(dec, fx->buf, n, want);
+        /* Through the accessors the consumer uses, too. */
+        assert_int_equal(cf_decoder_decode(dec, fx->buf, n, &value, reason, sizeof(reason)), 0);
+        avro_value_t body, up, repr;
+        int branch = -1;
+        assert_int_equal(avro_value_get_by_name(value, "body", &body, NULL), 0);
+        assert_int_equal(avro_value_get_current_branch(&body, &up), 0);
+        assert_int_equal(avro_value_get_by_name(&up, "representation", &repr, NULL), 0);
+        assert_int_equal(avro_value_get_discriminant(&repr, &branch), 0);
+        assert_int_equal(branch, 0);
+
+        /* A ProductDeleted of the old writer: nothing lacking there. */
+        n = encode(older, 3, "e-del", 12, "p-2", fx->buf, sizeof(fx->buf));
+        assert_int_equal(cf_decoder_decode(dec, fx->buf, n, &value, reason, sizeof(reason)), 0);
+        expect_deleted(dec, value, "p-2", 12);
+
+        /* The reader's own datum, with a representation. */
+        avro_value_iface_t *ri2;
+        avro_value_t rv2;
+        products_upserted(fx->schema, "{\"id\": \"p-1\"}", &ri2, &rv2);
+        n = frame_value(&rv2, 1, fx->buf, sizeof(fx->buf));
+        assert_int_equal(avro_value_to_json(&rv2, 1, &json), 0);
+        expect_json(dec, fx->buf, n, json);
+        free(json);
+        avro_value_decref(&rv2);
+        avro_value_iface_decref(ri2);
+    }
+    free(want);
+    avro_value_decref(&wv);
+    avro_value_decref(&rv);
+    avro_value_iface_decref(wi);
+    avro_value_iface_decref(ri);
+    avro_schema_decref(older);
+    cf_decoder_destroy(dec);
+    remove(json_path);
+}
+
+/* A writer the reader cannot read is a writer problem that names the
+ * field, its datums dead-lettered, the reader's still read: a field the
+ * reader added without a default, or with a default that is not of its
+ * type, and a field of another type after fields whose resolvers avro-c
+ * shares (that crashed at start too: avro-c is no longer asked). */
+static void test_unreadable_older_writer_is_a_problem(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *reader, *writer; /* the fields after kind */
+        const char *problem;         /* in the writer's problem */
+        void (*set_x)(avro_value_t *x);
+    } cases[] = {
+        {", {\"name\": \"x\", \"type\": \"string\"}", "",
+         "record Evt: field x is not in the writer's, and the reader's has no default",
+         set_string_other},
+        {", {\"name\": \"x\", \"type\": [\"null\", \"string\"], \"default\": \"oops\"}", "",
+         "record Evt: field x is not in the writer's, and the reader's default is not a null, "
+         "the first branch of its union",
+         set_null_string_other},
+        {", {\"name\": \"x\", \"type\": \"int\", \"default\": \"seven\"}", "",
+         "the reader's default is not a valid int", set_int_other},
+        {", {\"name\": \"x\", \"type\": \"int\", \"default\": 3000000000}", "",
+         "the reader's default is not a valid int", set_int_other},
+        {", {\"name\": \"x\", \"type\": \"bytes\", \"default\": \"\\u0100\"}", "",
+         "the reader's default is not a valid bytes", set_bytes_other},
+        {", {\"name\": \"x\", \"type\": {\"type\": \"enum\", \"name\": \"Level\", \"symbols\": "
+         "[\"LOW\", \"MID\"]}, \"default\": \"HIGH\"}",
+         "", "the reader's default is not a valid Level", set_enum_other},
+        {", {\"name\": \"more\", \"type\": {\"type\": \"array\", \"items\": \"string\"}}, "
+         "{\"name\": \"n\", \"type\": \"long\"}",
+         ", {\"name\": \"more\", \"type\": {\"type\": \"array\", \"items\": \"string\"}}, "
+         "{\"name\": \"n\", \"type\": \"boolean\"}",
+         "record Evt: field n: the writer's boolean is not the reader's long", NULL},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char dir[512], err[512], buf[1024], want[512];
+        cf_test_tmpdir("decode-problem", dir, sizeof(dir));
+        char *reader = evt_schema(1, cases[i].reader);
+        char *older = evt_schema(2, cases[i].writer);
+        spit(dir, "evt.avsc", reader);
+        spit(dir, "evt.v0.avsc", older);
+        struct cf_decoder *dec = cf_decoder_new(dir, "evt.avsc", CF_FRAMING_AUTO, err, sizeof(err));
+        if (!dec)
+            fail_msg("case %zu: %s", i, err);
+        const char *problem2 = NULL;
+        for (size_t k = 0; k < cf_decoder_writer_count(dec); k++) {
+            int32_t id;
+            const char *file, *problem;
+            cf_decoder_writer(dec, k, &id, &file, &problem);
+            if (id == 1)
+                assert_null(problem);
+            else
+                problem2 = problem;
+        }
+        if (!problem2 || !strstr(problem2, cases[i].problem))
+            fail_msg("case %zu: problem \"%s\", want \"%s\"", i, problem2 ? problem2 : "(none)",
+                     cases[i].problem);
+        char *json;
+        size_t n = evt_encode(older, 2, "e-old", 7, NULL, buf, sizeof(buf), &json);
+        free(json);
+        snprintf(want, sizeof(want),
+                 "unknown-schema: schema id 2 cannot be read with the reader "
+                 "schema: %s",
+                 problem2);
+        expect_reject(dec, buf, n, want);
+        n = evt_encode(reader, 1, "e-new", 9, cases[i].set_x, buf, sizeof(buf), &json);
+        expect_json(dec, buf, n, json);
+        free(json);
+        cf_decoder_destroy(dec);
+        free(reader);
+        free(older);
+        cf_test_rmtree(dir);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1197,6 +1758,10 @@ int main(void)
         cmocka_unit_test(test_reader_matches_avro_read_on_random_datums),
         cmocka_unit_test(test_reader_matches_avro_read_on_regress_inputs),
         cmocka_unit_test(test_writer_with_fewer_enum_symbols_is_resolved),
+        cmocka_unit_test(test_writer_lacking_defaulted_field_reads_the_default),
+        cmocka_unit_test(test_writer_lacking_defaulted_field_in_items),
+        cmocka_unit_test(test_products_writer_without_representation),
+        cmocka_unit_test(test_unreadable_older_writer_is_a_problem),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
