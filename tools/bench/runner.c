@@ -7,7 +7,8 @@
  * info into a log file per instance.  /metrics is polled every 50 ms; when
  * the expected count is reached the benchmark waits one more poll period
  * and scrapes once more, so the last batch's timestamp (written just after
- * its events are counted) is in.
+ * its events are counted) is in.  Then it waits until the group has
+ * committed every offset (events read twice count twice).
  *
  * Thread: the main thread.
  */
@@ -18,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kafka.h"
 #include "proc.h"
 
 #define POLL_MS        50
@@ -133,6 +135,51 @@ static void totals(struct bench_run *out)
     out->events = (uint64_t)(out->applied + out->deadlettered);
 }
 
+/* Waits until cfg->group has committed every message of cfg->topic,
+ * scraping the instances meanwhile.  Returns 0, or -1 with errstr. */
+static int group_caught_up(const struct bench_run_config *cfg, struct bench_run *out,
+                           const volatile sig_atomic_t *stop, char *errstr, size_t errstr_size)
+{
+    char bootstrap[512] = "";
+    FILE *f = fopen(cfg->brokers_file, "r");
+    if (!f || !fgets(bootstrap, sizeof(bootstrap), f)) {
+        snprintf(errstr, errstr_size, "%s: cannot read %s", cfg->label, cfg->brokers_file);
+        if (f)
+            fclose(f);
+        return -1;
+    }
+    fclose(f);
+    bootstrap[strcspn(bootstrap, "\r\n")] = '\0';
+    int64_t since = bench_mono_ms();
+    for (;;) {
+        char why[512] = "";
+        long behind = bench_group_behind(bootstrap, cfg->group, cfg->topic, why, sizeof(why));
+        if (behind == 0)
+            return 0;
+        if (*stop) {
+            snprintf(errstr, errstr_size, "interrupted");
+            return -1;
+        }
+        if (bench_mono_ms() - since > STALL_MS) {
+            snprintf(errstr, errstr_size,
+                     "%s: %llu events counted, but the group is still %ld behind after %d ms%s%s "
+                     "(logs: %s)",
+                     cfg->label, (unsigned long long)out->events, behind, STALL_MS,
+                     why[0] ? ": " : "", why, out->inst[0].log_path);
+            return -1;
+        }
+        for (int i = 0; i < cfg->instances; i++) {
+            if (!bench_proc_alive(&out->inst[i].proc)) {
+                report_dead(cfg, &out->inst[i], "committing", errstr, errstr_size);
+                return -1;
+            }
+            scrape(&out->inst[i]);
+        }
+        totals(out);
+        bench_sleep_ms(4 * POLL_MS);
+    }
+}
+
 int bench_run_consumer(const struct bench_run_config *cfg, redisContext *redis,
                        const volatile sig_atomic_t *stop, struct bench_progress *pg,
                        struct bench_run *out, char *errstr, size_t errstr_size)
@@ -237,6 +284,12 @@ int bench_run_consumer(const struct bench_run_config *cfg, redisContext *redis,
                               (unsigned long long)out->events, (unsigned long long)cfg->expected);
         bench_sleep_ms(POLL_MS);
     }
+    /* Events read twice (a partition moved before its offsets were
+     * committed) count twice: the count can be reached with events still
+     * unapplied.  Done when the group has committed every offset too
+     * (offsets are committed only after Redis applied the events). */
+    if (group_caught_up(cfg, out, stop, errstr, errstr_size) < 0)
+        goto stop_all;
     bench_sleep_ms(2 * POLL_MS);
     for (int i = 0; i < cfg->instances; i++)
         scrape(&out->inst[i]);
