@@ -127,6 +127,7 @@ struct options {
     const char *json;
     int keep;
     const char *redis_server;
+    uint64_t age_rate; /* events/s of the event-age phase; 0: half the consumer's median */
 };
 
 /* Everything one run holds. */
@@ -168,6 +169,8 @@ static void usage(FILE *out)
             "  --only CONSUMERS    comma list of the consumers to measure (default all:\n"
             "                      products, carts, orders, access, stock)\n"
             "  --json PATH         also write the figures as JSON\n"
+            "  --age-rate N        events/s of the event-age phase (default: half the\n"
+            "                      consumer's median rate)\n"
             "  --keep              keep the run's directory (logs, redis and broker files)\n"
             "  --redis-server PATH redis-server to start (default /usr/bin/redis-server)\n"
             "  --help              this text\n"
@@ -254,7 +257,8 @@ static int parse_flags(int argc, char **argv, struct options *o)
         {"quick", no_argument, NULL, 'q'},        {"skip", required_argument, NULL, 's'},
         {"only", required_argument, NULL, 'o'},   {"json", required_argument, NULL, 'j'},
         {"keep", no_argument, NULL, 'k'},         {"redis-server", required_argument, NULL, 'R'},
-        {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
+        {"age-rate", required_argument, NULL, 'a'}, {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
     };
     uint64_t events = 0, runs = 0, v;
     memset(o, 0, sizeof(*o));
@@ -274,6 +278,11 @@ static int parse_flags(int argc, char **argv, struct options *o)
             break;
         case 'q':
             o->quick = 1;
+            break;
+        case 'a':
+            if (parse_u64("--age-rate", optarg, 1, 10000000, &v) < 0)
+                return -1;
+            o->age_rate = v;
             break;
         case 's':
             if (parse_skip(optarg, &o->skip) < 0)
@@ -721,7 +730,9 @@ static int phase_age(struct bench *b, const struct bench_target *t, const struct
 {
     struct bench_results *r = b->res;
     double rate = r->rate.median > 0 ? r->rate.median / 2 : AGE_FALLBACK_RATE;
-    if (r->rate.median <= 0)
+    if (b->o.age_rate > 0)
+        rate = (double)b->o.age_rate;
+    else if (r->rate.median <= 0)
         bench_progress_note(&b->pg,
                             "event age: no consumer rate measured; pacing at %.0f "
                             "events/s",
