@@ -296,7 +296,9 @@ int cf_apply_connect(struct cf_apply *ap)
         goto fail;
     }
     struct timeval ttv = {ap->s.command_timeout_ms / 1000, (ap->s.command_timeout_ms % 1000) * 1000};
-    if (redisSetTimeout(ap->ctx, ttv) != REDIS_OK || redisEnableKeepAlive(ap->ctx) != REDIS_OK) {
+    /* Keep-alive is TCP's (on a unix socket hiredis fails with EOPNOTSUPP). */
+    if (redisSetTimeout(ap->ctx, ttv) != REDIS_OK ||
+        (!ap->unix_socket[0] && redisEnableKeepAlive(ap->ctx) != REDIS_OK)) {
         set_error(ap, "connect", ap->ctx->errstr);
         goto fail;
     }

@@ -49,7 +49,9 @@ static int setup(void **state)
 {
     struct fixture *fx = calloc(1, sizeof(*fx));
     cf_test_tmpdir("functions", fx->dir, sizeof(fx->dir));
-    assert_int_equal(cf_redis_start(&fx->redis, fx->dir, NULL), 0);
+    char conf[700];
+    snprintf(conf, sizeof(conf), "unixsocket %s/redis.sock\nunixsocketperm 700\n", fx->dir);
+    assert_int_equal(cf_redis_start(&fx->redis, fx->dir, conf), 0);
     fx->rc = cf_redis_connect(&fx->redis);
     assert_non_null(fx->rc);
     fx->lg = cf_log_new("test", CF_LOG_WARN, stderr);
@@ -162,6 +164,28 @@ static long long fill(struct fixture *fx, const char *key, const char *value, co
     long long v = r->integer;
     freeReplyObject(r);
     return v;
+}
+
+/* redis.unix_socket: the same apply over Redis's unix socket (TCP
+ * keep-alive is not asked for there: hiredis refuses it on a unix socket). */
+static void test_unix_socket(void **state)
+{
+    struct fixture *fx = *state;
+    char path[600];
+    snprintf(path, sizeof(path), "%s/redis.sock", fx->dir);
+    struct cf_apply_settings s = settings_for(&fx->redis, 500);
+    s.host = "192.0.2.1"; /* unused: the socket wins */
+    s.unix_socket = path;
+    struct cf_apply *ap = cf_apply_new(&s, fx->lg);
+    assert_int_equal(cf_apply_connect(ap), 0);
+    cf_plan_warm(fx->plan, "product:", "7", 1, 3, 1000, 60000, "{\"v\":3}", 7);
+    cf_plan_coalesce(fx->plan);
+    struct cf_apply_result res;
+    assert_int_equal(cf_apply_plan(ap, fx->plan, &res), 0);
+    assert_int_equal(res.applied, 1);
+    expect_key(fx, ":1:product:7", "{\"v\":3}");
+    cf_plan_clear(fx->plan);
+    cf_apply_destroy(ap);
 }
 
 static void test_warm_versions(void **state)
@@ -846,6 +870,7 @@ int main(void)
         cmocka_unit_test_setup(test_batching_and_reload, reset),
         cmocka_unit_test_setup(test_library_checked_not_loaded, reset),
         cmocka_unit_test_setup(test_unreachable_redis, reset),
+        cmocka_unit_test_setup(test_unix_socket, reset),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
