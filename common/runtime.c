@@ -84,6 +84,8 @@ extern char **environ;
 /* How often the epochs are checked again on a healthy connection (an
  * operator's FLUSHALL does not drop connections). */
 #define EPOCH_RECHECK_MS 10000
+/* Most operations planned in one batch (bounds the plans' memory). */
+#define PLAN_OPS_MAX 65536
 /* How long a revocation waits for the dead-letter topic. */
 #define REVOKE_FLUSH_MS 5000
 /* How long one attempt waits for the dead-letter topic. */
@@ -262,6 +264,15 @@ static void backoff(struct runtime *rt, int attempt)
  * The batch
  * ------------------------------------------------------------------------ */
 
+/* Puts msgs back in front of the stash (the next batch takes them first). */
+static void unstash_front(struct runtime *rt, rd_kafka_message_t **msgs, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        push(&rt->stash, &rt->nstash, &rt->stash_cap, NULL); /* room */
+    memmove(rt->stash + n, rt->stash, (rt->nstash - n) * sizeof(*rt->stash));
+    memcpy(rt->stash, msgs, n * sizeof(*rt->stash));
+}
+
 static void plan_batch(struct runtime *rt, struct batch *b)
 {
     cf_plan_clear(b->plan);
@@ -308,6 +319,14 @@ static void plan_batch(struct runtime *rt, struct batch *b)
                         CF_LS("detail", ev.reason), CF_LS("topic", rd_kafka_topic_name(msg->rkt)),
                         CF_LI("partition", msg->partition), CF_LI("offset", msg->offset),
                         CF_LS("type", ev.type), CF_LU("bytes", msg->len), CF_LEND);
+        }
+        if (cf_plan_count(b->plan) >= PLAN_OPS_MAX && i + 1 < b->n) {
+            /* Events with many operations each (a product in 100 search
+             * listings): the rest waits for the next batch, so memory is
+             * bounded by operations, not only by events. */
+            unstash_front(rt, b->msgs + i + 1, b->n - i - 1);
+            b->n = i + 1;
+            break;
         }
     }
     cf_metric_add(&rt->m->ops_planned, cf_plan_count(b->plan));
@@ -798,10 +817,9 @@ static void collect(struct runtime *rt)
             deadline = cf_mono_ms() + rt->s.kafka_batch_linger_ms;
         batch_push(b, msg);
     }
-    /* A full batch means a backlog: keep librdkafka fetching while this
-     * one is applied. */
+    /* Keep librdkafka fetching while this one is applied. */
     if (b->n > 0)
-        cf_source_refill(rt->src, b->n >= max);
+        cf_source_refill(rt->src);
 }
 
 static void maybe_commit(struct runtime *rt, bool force)

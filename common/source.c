@@ -63,7 +63,6 @@ struct cf_source {
         int want, busy, stop;
         /* The runtime's thread only: */
         int64_t last_ms;
-        int64_t backlog_until_ms; /* a second after the last full batch */
     } refill;
 };
 
@@ -741,12 +740,10 @@ int cf_source_rewind(struct cf_source *src, const char *topic, int32_t partition
  * fetches.  Resuming the partitions would wake it too, but every resume is
  * a new version barrier that throws the prefetched messages away.  The
  * query is synchronous, so a thread of the source's makes it, at most
- * once per REFILL_MIN_MS, while a backlog lasts (batches come full). */
+ * once per REFILL_MIN_MS while events arrive.  Whether the queue is over
+ * its limits cannot be asked; "a full batch" is no sign of it either: a
+ * 4 MiB queue holds 400 events of 10 KB, far from a batch of 2,000. */
 #define REFILL_MIN_MS 10
-/* The queue may have been stopped while the last batches of a backlog were
- * drained, none of them full: the wake-ups go on this long after the last
- * full batch. */
-#define REFILL_BACKLOG_MS 1000
 
 static int refill_needed(void)
 {
@@ -816,15 +813,13 @@ static void refill_stop(struct cf_source *src)
     r->started = 0;
 }
 
-void cf_source_refill(struct cf_source *src, int full)
+void cf_source_refill(struct cf_source *src)
 {
     struct refill *r = &src->refill;
     if (!r->started)
         return;
     int64_t now = cf_mono_ms();
-    if (full)
-        r->backlog_until_ms = now + REFILL_BACKLOG_MS;
-    if (now >= r->backlog_until_ms || now - r->last_ms < REFILL_MIN_MS)
+    if (now - r->last_ms < REFILL_MIN_MS)
         return;
     r->last_ms = now;
     int changed = !src->fetching || src->fetching_stale;

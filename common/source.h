@@ -114,10 +114,10 @@ void cf_source_resume(struct cf_source *src);
  * kafka.queued_max_kbytes is fetched again only when its broker thread
  * next wakes, up to a second later.  This has the source's refill thread
  * wake it (a ListOffsets query for the partitions that are fetching), at
- * most every 10 ms, until a second after the last full batch; it never
- * blocks.  Call it after taking each batch (full: it reached
- * kafka.batch_max).  Does nothing with librdkafka 2.1 or later. */
-void cf_source_refill(struct cf_source *src, int full);
+ * most every 10 ms while events arrive; it never blocks.  Call it after
+ * taking each batch that holds events.  Does nothing with librdkafka 2.1
+ * or later. */
+void cf_source_refill(struct cf_source *src);
 
 /* The current assignment (owned by the source; valid until the next poll). */
 const rd_kafka_topic_partition_list_t *cf_source_assignment(const struct cf_source *src);
