@@ -47,7 +47,7 @@ redis-server --port 0 --unixsocket "$dir/redis.sock" --save "" --appendonly no \
     --dir "$dir" --logfile "$dir/redis.log" &
 pids+=($!)
 "$bin/cachefleet-broker" --brokers 1 --partitions 8 --bootstrap-file "$dir/bootstrap" \
-    --log-level warn 2>"$dir/broker.log" &
+    --log-level warn >"$dir/broker.out" 2>"$dir/broker.log" &
 pids+=($!)
 for _ in $(seq 100); do
     [ -s "$dir/bootstrap" ] && [ -S "$dir/redis.sock" ] && break
@@ -66,14 +66,15 @@ CACHEFLEET_REDIS_UNIX_SOCKET=$dir/redis.sock \
 CACHEFLEET_SCHEMAS_DIR=$PWD/schemas \
 CACHEFLEET_HTTP_PORT=0 \
     valgrind --tool=callgrind --callgrind-out-file="$dir/callgrind.out" "$prog" --rewarm \
-    >"$dir/consumer.log" 2>"$dir/valgrind.log" || {
+    >"$dir/consumer.log" 2>&1 || {
     echo "profile.sh: the consumer failed; its log:" >&2; tail -5 "$dir/consumer.log" >&2; exit 1; }
 
 read_events=$(grep -o '"msg":"re-warm complete","events":[0-9]*' "$dir/consumer.log" |
     grep -o '[0-9]*$' || true)
 [ -n "$read_events" ] && [ "$read_events" -gt 0 ] || {
     echo "profile.sh: no 're-warm complete' line in the consumer's log" >&2; exit 1; }
-total=$(callgrind_annotate "$dir/callgrind.out" 2>/dev/null | awk '/PROGRAM TOTALS/ {gsub(",", "", $1); print $1; exit}')
+callgrind_annotate --inclusive=yes "$dir/callgrind.out" >"$dir/annotate.txt" 2>/dev/null
+total=$(awk '/PROGRAM TOTALS/ && !done {gsub(",", "", $1); print $1; done = 1}' "$dir/annotate.txt")
 # Calls of the allocator: callgrind writes "cfn=(id) name" once per name,
 # then "cfn=(id)", and the call count on the "calls=" line that follows.
 allocs=$(awk '
@@ -91,15 +92,15 @@ allocs=$(awk '
     }
     END { printf "%d\n", sum }' "$dir/callgrind.out")
 
-echo "consumer: $consumer; events read: $read_events; $(sed -n 1p "$dir/sim.out" | cut -c1-120)"
+echo "consumer: $consumer; events read: $read_events (cachefleet-sim --topics $consumer --events $events)"
 awk -v t="$total" -v a="$allocs" -v n="$read_events" 'BEGIN {
     printf "instructions: %d in all, %.0f per event\n", t, t / n
     printf "malloc/calloc/realloc calls: %d in all, %.2f per event\n", a, a / n
 }'
 echo "most inclusive instructions (share of all):"
-callgrind_annotate --inclusive=yes "$dir/callgrind.out" 2>/dev/null |
-    awk -v t="$total" '/^ *[0-9,]+ .*:/ {
-        c = $1; gsub(",", "", c); fn = $0; sub(/^ *[0-9,]+ +(\([^)]*\) +)?/, "", fn)
-        printf "  %5.1f%%  %s\n", 100 * c / t, fn
-        if (++k == 25) exit
-    }'
+# One line per function (the lines naming their object file), symbolized.
+awk -v t="$total" '/^ *[0-9,]+ .*:.*\[/ && !/\?\?\?:0x/ && k < 20 {
+    c = $1; gsub(",", "", c); fn = $0; sub(/^ *[0-9,]+ +(\([^)]*\) +)?/, "", fn)
+    printf "  %5.1f%%  %s\n", 100 * c / t, fn
+    k++
+}' "$dir/annotate.txt"
