@@ -366,6 +366,14 @@ static struct cf_source *source_new(const struct cf_settings *s, struct cf_log *
                 errstr, errstr_size) < 0)
             goto fail_conf;
     }
+    /* librdkafka 2.1 and later: the wait after a full prefetch queue is a
+     * setting (1 s by default); the refill thread is for older ones. */
+    bool backoff_set = false;
+    for (size_t j = 0; j < s->kafka_properties.count; j++)
+        backoff_set |= strcmp(s->kafka_properties.names[j], "fetch.queue.backoff.ms") == 0;
+    if (rd_kafka_version() >= 0x020100ff && !backoff_set &&
+        set(conf, "fetch.queue.backoff.ms", "10", "fetch.queue.backoff.ms", errstr, errstr_size) < 0)
+        goto fail_conf;
     if (replay) {
         /* A replay ends at each partition's end offset or EOF; a reset to
          * the latest offset (a segment deleted under it) would skip what it
