@@ -302,8 +302,7 @@ void cf_plan_menu(struct cf_plan *plan, const char *kind, const char *name,
  * Coalescing
  * ------------------------------------------------------------------------ */
 
-/* Operations that share a class and an identity supersede each other. */
-static char op_class(char code)
+char cf_op_class(char code)
 {
     switch (code) {
     case CF_OP_WARM:
@@ -355,7 +354,7 @@ static bool span_eq(const struct cf_plan *plan, struct cf_span a, struct cf_span
 
 static bool same_identity(const struct cf_plan *plan, const struct cf_op *a, const struct cf_op *b)
 {
-    return op_class(a->code) == op_class(b->code) && span_eq(plan, a->key, b->key) &&
+    return cf_op_class(a->code) == cf_op_class(b->code) && span_eq(plan, a->key, b->key) &&
            span_eq(plan, op_extra(a), op_extra(b));
 }
 
@@ -375,7 +374,7 @@ static struct slot *slot_find(struct cf_plan *plan, uint64_t hash, const struct 
         if (op) {
             if (same_identity(plan, other, op))
                 return s;
-        } else if (op_class(other->code) == cls && span_eq(plan, other->key, key) &&
+        } else if (cf_op_class(other->code) == cls && span_eq(plan, other->key, key) &&
                    span_eq(plan, op_extra(other), extra)) {
             return s;
         }
@@ -386,7 +385,7 @@ static struct slot *slot_find(struct cf_plan *plan, uint64_t hash, const struct 
  * cur.  Returns the survivor; the other is marked dead. */
 static struct cf_op *merge(struct cf_op *prev, struct cf_op *cur)
 {
-    switch (op_class(cur->code)) {
+    switch (cf_op_class(cur->code)) {
     case 'V':
     case 'S':
         if (prev->version > cur->version)
@@ -435,7 +434,7 @@ size_t cf_plan_coalesce(struct cf_plan *plan)
     for (size_t i = 0; i < plan->nops; i++) {
         struct cf_op *op = &plan->ops[i];
         op->dead = 0;
-        char cls = op_class(op->code);
+        char cls = cf_op_class(op->code);
         uint64_t h = identity_hash(plan, cls, op->key, op_extra(op));
         struct slot *s = slot_find(plan, h, op, 0, none, none);
         live++;

@@ -166,6 +166,11 @@ void cf_plan_menu(struct cf_plan *plan, const char *kind, const char *name,
  * Returns the number of live operations. */
 size_t cf_plan_coalesce(struct cf_plan *plan);
 
+/* The coalescing class of an operation code: operations of one class and
+ * identity supersede each other ('V' for W, T and D; 'S' for A and R; the
+ * code itself for the others). */
+char cf_op_class(char code);
+
 /* --- Reading (apply.c, tests) --------------------------------------------- */
 
 size_t cf_plan_count(const struct cf_plan *plan);           /* appended, dead included */

@@ -1104,23 +1104,6 @@ out:
  * Coalescing
  * ------------------------------------------------------------------------ */
 
-/* plan.h's classes: operations of one class and identity supersede each
- * other. */
-static char op_class(char code)
-{
-    switch (code) {
-    case CF_OP_WARM:
-    case CF_OP_WARM_GUARDED:
-    case CF_OP_INVALIDATE:
-        return 'V';
-    case CF_OP_INDEX_ADD:
-    case CF_OP_INDEX_REM:
-        return 'S';
-    default:
-        return code;
-    }
-}
-
 struct ident {
     char cls;
     const char *key, *extra;
@@ -1158,7 +1141,7 @@ static int ident_cmp(const void *pa, const void *pb)
 static struct ident ident_of(const struct cf_plan *plan, size_t i)
 {
     const struct cf_op *op = cf_plan_op(plan, i);
-    struct ident id = {op_class(op->code), cf_plan_bytes(plan, op->key), "", op->key.len, 0, i};
+    struct ident id = {cf_op_class(op->code), cf_plan_bytes(plan, op->key), "", op->key.len, 0, i};
     if (op->code == CF_OP_INDEX_ADD || op->code == CF_OP_INDEX_REM || op->code == CF_OP_CATEGORY) {
         id.extra = cf_plan_bytes(plan, op->a);
         id.extra_len = op->a.len;
