@@ -87,41 +87,10 @@ void cf_scenario_sim_wait(struct cf_scenario *sc, int timeout_ms)
     assert_true(sc->sim_events > 0);
 }
 
-/* Events of topic the group has not committed yet (-1: unknown). */
 long cf_scenario_group_behind(const char *bootstrap, const char *group, const char *topic)
 {
     char err[512];
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    if (rd_kafka_conf_set(conf, "bootstrap.servers", bootstrap, err, sizeof(err)) ||
-        rd_kafka_conf_set(conf, "group.id", group, err, sizeof(err))) {
-        rd_kafka_conf_destroy(conf);
-        return -1;
-    }
-    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof(err));
-    if (!rk) {
-        rd_kafka_conf_destroy(conf);
-        return -1;
-    }
-    rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_new(PARTITIONS);
-    for (int p = 0; p < PARTITIONS; p++)
-        rd_kafka_topic_partition_list_add(parts, topic, p);
-    long behind = 0;
-    if (rd_kafka_committed(rk, parts, 5000) != RD_KAFKA_RESP_ERR_NO_ERROR) {
-        behind = -1;
-    } else {
-        for (int p = 0; p < PARTITIONS && behind >= 0; p++) {
-            int64_t lo = 0, hi = 0;
-            if (rd_kafka_query_watermark_offsets(rk, topic, p, &lo, &hi, 5000)) {
-                behind = -1;
-                break;
-            }
-            int64_t committed = parts->elems[p].offset < 0 ? lo : parts->elems[p].offset;
-            behind += (long)(hi - committed);
-        }
-    }
-    rd_kafka_topic_partition_list_destroy(parts);
-    rd_kafka_destroy(rk);
-    return behind;
+    return cf_oracle_group_behind(bootstrap, group, topic, 5000, err, sizeof(err));
 }
 
 void cf_scenario_wait_caught_up(struct cf_scenario *sc, int timeout_ms)

@@ -62,8 +62,9 @@ void cf_scenario_wait_caught_up(struct cf_scenario *sc, int timeout_ms);
 void cf_scenario_judge(struct cf_scenario *sc, const char *fault, int64_t since_us,
                        struct cf_oracle_report *report);
 
-/* Events of topic (8 partitions) that group has not committed (a group
- * that never committed: every event); -1 when Kafka cannot tell. */
+/* cf_oracle_group_behind() with a 5 s timeout: events of topic that group
+ * has not committed (a group that never committed: every event); -1 when
+ * Kafka cannot tell. */
 long cf_scenario_group_behind(const char *bootstrap, const char *group, const char *topic);
 
 /* Counts the lines of a consumer's log that contain text. */

@@ -425,51 +425,6 @@ static int partition_count(rd_kafka_t *rk, const char *topic, char *errstr, size
     return cnt;
 }
 
-long bench_group_behind(const char *bootstrap, const char *group, const char *topic, char *errstr,
-                        size_t errstr_size)
-{
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    const char *kv[] = {"bootstrap.servers", bootstrap, "group.id", group, "client.id",
-                        "cachefleet-bench-lag", NULL};
-    if (conf_set_all(conf, kv, errstr, errstr_size) < 0) {
-        rd_kafka_conf_destroy(conf);
-        return -1;
-    }
-    char why[512];
-    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, why, sizeof(why));
-    if (!rk) {
-        snprintf(errstr, errstr_size, "lag reader: %s", why);
-        rd_kafka_conf_destroy(conf);
-        return -1;
-    }
-    long behind = -1;
-    int n = partition_count(rk, topic, errstr, errstr_size);
-    rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_new(n > 0 ? n : 1);
-    for (int p = 0; p < n; p++)
-        rd_kafka_topic_partition_list_add(parts, topic, p);
-    rd_kafka_resp_err_t err = n > 0 ? rd_kafka_committed(rk, parts, 5000) : RD_KAFKA_RESP_ERR_NO_ERROR;
-    if (n > 0 && err) {
-        snprintf(errstr, errstr_size, "committed offsets of %s: %s", group, rd_kafka_err2str(err));
-    } else if (n > 0) {
-        behind = 0;
-        for (int p = 0; p < n; p++) {
-            int64_t lo = 0, hi = 0;
-            err = rd_kafka_query_watermark_offsets(rk, topic, p, &lo, &hi, 5000);
-            if (err) {
-                snprintf(errstr, errstr_size, "watermarks of %s [%d]: %s", topic, p,
-                         rd_kafka_err2str(err));
-                behind = -1;
-                break;
-            }
-            int64_t committed = parts->elems[p].offset < 0 ? lo : parts->elems[p].offset;
-            behind += (long)(hi - committed);
-        }
-    }
-    rd_kafka_topic_partition_list_destroy(parts);
-    rd_kafka_destroy(rk);
-    return behind;
-}
-
 int bench_topic_verify(const char *bootstrap, const char *topic, uint64_t expected, int *partitions,
                        char *errstr, size_t errstr_size)
 {

@@ -84,11 +84,6 @@ int bench_paced_join(struct bench_paced *pp, struct bench_produce_result *res, c
 int bench_topic_verify(const char *bootstrap, const char *topic, uint64_t expected, int *partitions,
                        char *errstr, size_t errstr_size);
 
-/* Messages of topic that group has not committed yet (a partition without
- * a committed offset counts from its first offset), or -1 with errstr. */
-long bench_group_behind(const char *bootstrap, const char *group, const char *topic, char *errstr,
-                        size_t errstr_size);
-
 /* Called for each message read. */
 typedef int (*bench_msg_cb)(const rd_kafka_message_t *msg, void *opaque);
 

@@ -19,7 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kafka.h"
+#include "oracle.h"
 #include "proc.h"
 
 #define POLL_MS        50
@@ -153,7 +153,8 @@ static int group_caught_up(const struct bench_run_config *cfg, struct bench_run 
     int64_t since = bench_mono_ms();
     for (;;) {
         char why[512] = "";
-        long behind = bench_group_behind(bootstrap, cfg->group, cfg->topic, why, sizeof(why));
+        long behind =
+            cf_oracle_group_behind(bootstrap, cfg->group, cfg->topic, 5000, why, sizeof(why));
         if (behind == 0)
             return 0;
         if (*stop) {

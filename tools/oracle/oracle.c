@@ -385,6 +385,55 @@ static rd_kafka_t *reader_new(const char *bootstrap, char *errstr, size_t errstr
     return rk;
 }
 
+long cf_oracle_group_behind(const char *bootstrap, const char *group, const char *topic,
+                            int timeout_ms, char *errstr, size_t errstr_size)
+{
+    char err[512];
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    if (rd_kafka_conf_set(conf, "bootstrap.servers", bootstrap, err, sizeof(err)) ||
+        rd_kafka_conf_set(conf, "group.id", group, err, sizeof(err)) ||
+        rd_kafka_conf_set(conf, "client.id", "cachefleet-oracle-lag", err, sizeof(err))) {
+        snprintf(errstr, errstr_size, "kafka setting: %s", err);
+        rd_kafka_conf_destroy(conf);
+        return -1;
+    }
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof(err));
+    if (!rk) {
+        snprintf(errstr, errstr_size, "kafka consumer: %s", err);
+        rd_kafka_conf_destroy(conf);
+        return -1;
+    }
+    long behind = -1;
+    int n = partition_count(rk, topic, cf_mono_ms() + timeout_ms, errstr, errstr_size);
+    if (n > 0) {
+        rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_new(n);
+        for (int p = 0; p < n; p++)
+            rd_kafka_topic_partition_list_add(parts, topic, p);
+        rd_kafka_resp_err_t e = rd_kafka_committed(rk, parts, timeout_ms);
+        if (e) {
+            snprintf(errstr, errstr_size, "committed offsets of %s: %s", group,
+                     rd_kafka_err2str(e));
+        } else {
+            behind = 0;
+            for (int p = 0; p < n && behind >= 0; p++) {
+                int64_t lo = 0, hi = 0;
+                e = rd_kafka_query_watermark_offsets(rk, topic, p, &lo, &hi, timeout_ms);
+                if (e) {
+                    snprintf(errstr, errstr_size, "watermarks of %s [%d]: %s", topic, p,
+                             rd_kafka_err2str(e));
+                    behind = -1;
+                } else {
+                    int64_t committed = parts->elems[p].offset < 0 ? lo : parts->elems[p].offset;
+                    behind += (long)(hi - committed);
+                }
+            }
+        }
+        rd_kafka_topic_partition_list_destroy(parts);
+    }
+    rd_kafka_destroy(rk);
+    return behind;
+}
+
 static void pause_one(rd_kafka_t *rk, const char *topic, int32_t partition)
 {
     rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);

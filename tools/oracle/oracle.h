@@ -130,6 +130,14 @@ int cf_oracle_read_kafka(struct cf_oracle *o, const char *bootstrap, const char 
 int cf_oracle_check(struct cf_oracle *o, redisContext *rc, int64_t now_us, int64_t since_us,
                     struct cf_oracle_report *out, char *errstr, size_t errstr_size);
 
+/* Messages of topic that group has not committed yet (a partition without
+ * a committed offset counts from its log start): 0 once the fleet has
+ * applied everything there is, which a check wants first.  Waits up to
+ * timeout_ms for metadata, committed offsets and watermarks.  Returns the
+ * count, or -1 with errstr. */
+long cf_oracle_group_behind(const char *bootstrap, const char *group, const char *topic,
+                            int timeout_ms, char *errstr, size_t errstr_size);
+
 /* The model built by the last read (for tests and diagnostics). */
 const struct cf_model *cf_oracle_model(const struct cf_oracle *o);
 
