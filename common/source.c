@@ -49,10 +49,6 @@ struct cf_source {
     int32_t replay_partitions;
     int64_t replay_read, replay_total;
 
-    /* The partitions cf_source_refill() wakes (assigned, not paused by us,
-     * not finished by a replay); rebuilt when one of those changes. */
-    rd_kafka_topic_partition_list_t *fetching;
-    int fetching_stale;
     struct refill {
         pthread_t thread;
         pthread_mutex_t lock;
@@ -203,7 +199,6 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                     CF_LS("error", rd_kafka_err2str(rerr)), CF_LEND);
     }
     atomic_store(&src->owner.m->assigned_partitions, src->assigned->cnt);
-    src->fetching_stale = 1;
 }
 
 static void commit_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
@@ -507,8 +502,7 @@ static int replay_assign(struct cf_source *src, const struct cf_settings *s, cha
         } else {
             rd_kafka_topic_partition_list_destroy(src->assigned);
             src->assigned = rd_kafka_topic_partition_list_copy(parts);
-            src->fetching_stale = 1;
-            atomic_store(&src->owner.m->assigned_partitions, parts->cnt);
+                    atomic_store(&src->owner.m->assigned_partitions, parts->cnt);
         }
     }
     rd_kafka_topic_partition_list_destroy(parts);
@@ -551,8 +545,6 @@ void cf_source_destroy(struct cf_source *src)
     }
     rd_kafka_topic_partition_list_destroy(src->assigned);
     rd_kafka_topic_partition_list_destroy(src->paused);
-    if (src->fetching)
-        rd_kafka_topic_partition_list_destroy(src->fetching);
     free(src->replay_end);
     free(src->replay_next);
     free(src->topic);
@@ -581,7 +573,6 @@ static void replay_stop(struct cf_source *src, const char *topic, int32_t partit
     rd_kafka_topic_partition_list_add(one, topic, partition);
     rd_kafka_pause_partitions(src->rk, one);
     rd_kafka_topic_partition_list_destroy(one);
-    src->fetching_stale = 1;
 }
 
 rd_kafka_message_t *cf_source_poll(struct cf_source *src, int timeout_ms)
@@ -830,34 +821,32 @@ void cf_source_refill(struct cf_source *src)
     if (now - r->last_ms < REFILL_MIN_MS)
         return;
     r->last_ms = now;
-    int changed = !src->fetching || src->fetching_stale;
-    if (changed) {
-        if (src->fetching)
-            rd_kafka_topic_partition_list_destroy(src->fetching);
-        src->fetching = rd_kafka_topic_partition_list_new(src->assigned->cnt + 1);
-        for (int i = 0; i < src->assigned->cnt; i++) {
-            const rd_kafka_topic_partition_t *a = &src->assigned->elems[i];
-            if (rd_kafka_topic_partition_list_find(src->paused, a->topic, a->partition))
-                continue;
-            if (src->replay_end && a->partition >= 0 && a->partition < src->replay_partitions &&
-                src->replay_next[a->partition] >= src->replay_end[a->partition])
-                continue;
-            rd_kafka_topic_partition_list_add(src->fetching, a->topic, a->partition);
-        }
-        src->fetching_stale = 0;
+    /* The partitions that are fetching: assigned, not paused by us, not
+     * finished by a replay (a few; built at most every REFILL_MIN_MS). */
+    rd_kafka_topic_partition_list_t *parts =
+        rd_kafka_topic_partition_list_new(src->assigned->cnt + 1);
+    for (int i = 0; i < src->assigned->cnt; i++) {
+        const rd_kafka_topic_partition_t *a = &src->assigned->elems[i];
+        if (rd_kafka_topic_partition_list_find(src->paused, a->topic, a->partition))
+            continue;
+        if (src->replay_end && a->partition >= 0 && a->partition < src->replay_partitions &&
+            src->replay_next[a->partition] >= src->replay_end[a->partition])
+            continue;
+        rd_kafka_topic_partition_list_add(parts, a->topic, a->partition);
     }
-    if (!src->fetching->cnt)
+    if (!parts->cnt) {
+        rd_kafka_topic_partition_list_destroy(parts);
         return;
-    pthread_mutex_lock(&r->lock);
-    if (changed) {
-        rd_kafka_topic_partition_list_destroy(r->parts);
-        r->parts = rd_kafka_topic_partition_list_copy(src->fetching);
     }
+    pthread_mutex_lock(&r->lock);
+    rd_kafka_topic_partition_list_t *old = r->parts;
+    r->parts = parts;
     if (!r->busy) {
         r->want = 1;
         pthread_cond_signal(&r->wake);
     }
     pthread_mutex_unlock(&r->lock);
+    rd_kafka_topic_partition_list_destroy(old);
 }
 
 /* ------------------------------------------------------------------------
@@ -885,7 +874,6 @@ void cf_source_pause_one(struct cf_source *src, const char *topic, int32_t parti
     if (rd_kafka_pause_partitions(src->rk, one) == RD_KAFKA_RESP_ERR_NO_ERROR)
         rd_kafka_topic_partition_list_add(src->paused, topic, partition);
     rd_kafka_topic_partition_list_destroy(one);
-    src->fetching_stale = 1;
     atomic_store(&src->owner.m->paused, 1);
 }
 
@@ -903,6 +891,5 @@ void cf_source_resume(struct cf_source *src)
         rd_kafka_resume_partitions(src->rk, src->paused);
     rd_kafka_topic_partition_list_destroy(src->paused);
     src->paused = rd_kafka_topic_partition_list_new(64);
-    src->fetching_stale = 1;
     atomic_store(&src->owner.m->paused, 0);
 }
