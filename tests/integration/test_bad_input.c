@@ -1108,6 +1108,17 @@ static void test_field_of_wrong_type(void **state)
                 "schema id 101 cannot be read with the reader schema", "version");
     free(v);
     round_check(r);
+    /* The consumer named that writer at start, before any of its events. */
+    size_t log_len;
+    char *log = slurp(fx->procs[T_PRODUCTS].log, &log_len);
+    const char *warn = strstr(log, "\"msg\":\"writer schema cannot be read; its events will be "
+                                   "dead-lettered\",\"schema_id\":101,");
+    if (!warn)
+        fail_msg("no start-up warning for writer 101 in %s", fx->procs[T_PRODUCTS].log);
+    const char *started = strstr(log, "\"msg\":\"started\"");
+    assert_non_null(started);
+    assert_true(warn < started);
+    free(log);
 }
 
 /* A writer schema (id 102) without the required field version. */
