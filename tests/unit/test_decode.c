@@ -503,6 +503,24 @@ static void carts_schemas(const char *dir, bool drop_default)
     json_decref(root);
 }
 
+/* A CartUpdated with the given change symbol, encoded by enc (the bytes
+ * are enc's until its next message). */
+static void encode_cart_change(struct sim_encoder *enc, const char *change, const void **data,
+                               size_t *len)
+{
+    char err[512];
+    avro_value_t body;
+    assert_int_equal(sim_encoder_begin(enc, "e-1", 1, 1, "CartUpdated", &body, err, sizeof(err)),
+                     0);
+    assert_int_equal(sim_avro_set_string(&body, "cart_id", "c-1", err, sizeof(err)), 0);
+    assert_int_equal(sim_avro_set_enum(&body, "change", change, err, sizeof(err)), 0);
+    assert_int_equal(sim_avro_set_string(&body, "cart", "{}", err, sizeof(err)), 0);
+    assert_int_equal(sim_avro_set_optional_string(&body, "user_id", NULL, 0, err, sizeof(err)),
+                     0);
+    if (sim_encoder_finish(enc, data, len, err, sizeof(err)) != 0)
+        fail_msg("encode: %s", err);
+}
+
 /* An enum written by a newer producer reads as the reader's symbol of the
  * same name, or the reader's default for a symbol it lacks (the Avro
  * specification), never by position: avro-c's resolved reader passed the
@@ -532,18 +550,10 @@ static void test_enum_resolved_by_symbol(void **state)
         int idx = cf_avro_field_index(es.branches[branch], "change", err, sizeof(err));
         assert_true(idx >= 0);
         for (size_t i = 0; i < sizeof(written) / sizeof(written[0]); i++) {
-            avro_value_t body, *value;
+            avro_value_t *value;
             const void *data;
             size_t len;
-            assert_int_equal(
-                sim_encoder_begin(enc, "e-1", 1, 1, "CartUpdated", &body, err, sizeof(err)), 0);
-            assert_int_equal(sim_avro_set_string(&body, "cart_id", "c-1", err, sizeof(err)), 0);
-            assert_int_equal(sim_avro_set_enum(&body, "change", written[i], err, sizeof(err)), 0);
-            assert_int_equal(sim_avro_set_string(&body, "cart", "{}", err, sizeof(err)), 0);
-            assert_int_equal(
-                sim_avro_set_optional_string(&body, "user_id", NULL, 0, err, sizeof(err)), 0);
-            if (sim_encoder_finish(enc, &data, &len, err, sizeof(err)) != 0)
-                fail_msg("encode: %s", err);
+            encode_cart_change(enc, written[i], &data, &len);
             bool unknown = strcmp(written[i], "MERGED") == 0;
             int rc = cf_decoder_decode(dec, data, len, &value, reason, sizeof(reason));
             if (unknown && drop_default) {
@@ -1140,18 +1150,10 @@ static void test_writer_with_fewer_enum_symbols_is_resolved(void **state)
     int idx = cf_avro_field_index(es.branches[branch], "change", err, sizeof(err));
     const char *const written[] = {"ITEM_ADDED", "OTHER"};
     for (size_t i = 0; i < 2; i++) {
-        avro_value_t body_value, *value;
+        avro_value_t *value;
         const void *data;
         size_t len;
-        assert_int_equal(
-            sim_encoder_begin(enc, "e-1", 1, 1, "CartUpdated", &body_value, err, sizeof(err)), 0);
-        assert_int_equal(sim_avro_set_string(&body_value, "cart_id", "c-1", err, sizeof(err)), 0);
-        assert_int_equal(sim_avro_set_enum(&body_value, "change", written[i], err, sizeof(err)), 0);
-        assert_int_equal(sim_avro_set_string(&body_value, "cart", "{}", err, sizeof(err)), 0);
-        assert_int_equal(
-            sim_avro_set_optional_string(&body_value, "user_id", NULL, 0, err, sizeof(err)), 0);
-        if (sim_encoder_finish(enc, &data, &len, err, sizeof(err)) != 0)
-            fail_msg("encode: %s", err);
+        encode_cart_change(enc, written[i], &data, &len);
         uint8_t framed[1024];
         assert_true(len <= sizeof(framed));
         memcpy(framed, data, len);
