@@ -147,6 +147,23 @@ local function read_marker(vkey)
     return v, w, t
 end
 
+-- Durations handed to redis.call are decimal strings, never Lua numbers:
+-- redis.call formats a number with printf's %.17g, which cost about a tenth
+-- of a warm.  ms_sum() gives ttl + tomb as such a string, once per distinct
+-- ttl of a call (a batch holds a handful).
+local function ms_sum(memo, ttl, tomb)
+    local s = memo[ttl]
+    if not s then
+        local n = tonumber(ttl)
+        if not n then
+            error('cachefleet_apply: a TTL that is not a number: ' .. tostring(ttl))
+        end
+        s = string.format('%d', n + tomb)
+        memo[ttl] = s
+    end
+    return s
+end
+
 local function xinval(key, ts, tomb_ms)
     local vkey = marker_key(key)
     local v, w, t = read_marker(vkey)
@@ -165,20 +182,21 @@ end
 -- The versioned warm.  Optimistic: write the new marker and read the old
 -- one in one call; a refusal (rare) puts the old marker back.  check_t:
 -- refused too when T is newer than ts (a plain warm; a guarded warm checks
--- its guards instead).
-local function warm(key, ver, ts, ttl, value, tomb, keep, check_t)
+-- its guards instead).  ttl and mttl (ttl + the tombstone TTL: the
+-- marker's) are decimal strings.
+local function warm(key, ver, ts, ttl, mttl, value, keep, check_t)
     local vkey = marker_key(key)
-    local old = redis.call('SET', vkey, ver .. ' ' .. ts .. ' 0', 'PX', ttl + tomb, 'GET')
-    local v, w, t
+    local old = redis.call('SET', vkey, ver .. ' ' .. ts .. ' 0', 'PX', mttl, 'GET')
+    local v, t
     if old then
-        v, w, t = string.match(old, '^(%d+) (%d+) (%d+)$')
+        v, t = string.match(old, '^(%d+) %d+ (%d+)$')
     end
     if v and (newer(v, ver) or (check_t and newer(t, ts))) then
         redis.call('SET', vkey, old, 'PX', keep)
         return false
     end
     if t and t ~= '0' then
-        redis.call('SET', vkey, ver .. ' ' .. ts .. ' ' .. t, 'PX', ttl + tomb)
+        redis.call('SET', vkey, ver .. ' ' .. ts .. ' ' .. t, 'PX', mttl)
     end
     redis.call('SET', key, value, 'PX', ttl)
     return true
@@ -205,11 +223,14 @@ local function del_foreign(list)
     return denied
 end
 
-local function extend_ttl(key, ttl_ms)
+-- Raises key's TTL to ttl when it is lower or none; one call when the key
+-- already has a lower TTL (GT treats no TTL as an infinite one; NX then
+-- gives such a key its first).  ttl_ms: a number; ttl_s: the same as a
+-- decimal string.
+local function extend_ttl(key, ttl_ms, ttl_s)
     if ttl_ms > 0 then
-        local p = redis.call('PTTL', key)
-        if p < ttl_ms then
-            redis.call('PEXPIRE', key, ttl_ms)
+        if redis.call('PEXPIRE', key, ttl_s, 'GT') == 0 then
+            redis.call('PEXPIRE', key, ttl_s, 'NX')
         end
     end
 end
@@ -325,7 +346,13 @@ local function apply(keys, argv)
     if argv[1] ~= '1' then
         return redis.error_reply('ERR cachefleet_apply: unknown protocol ' .. tostring(argv[1]))
     end
-    local tomb, keep = tonumber(argv[2]), tonumber(argv[3])
+    -- tomb and keep stay strings (see ms_sum); tomb_ms is tomb as a number.
+    local tomb, keep = argv[2], argv[3]
+    local tomb_ms = tonumber(tomb)
+    if not tomb_ms or not tonumber(keep) then
+        return redis.error_reply('ERR cachefleet_apply: TTLs that are not numbers')
+    end
+    local mttls = {}
     local applied, refused, denied = 0, 0, 0
     local k, i, n = 1, 4, #argv
     while i <= n do
@@ -333,16 +360,16 @@ local function apply(keys, argv)
         local key = keys[k]
         k = k + 1
         if op == 'W' then
-            local ver, ts, ttl, value = argv[i + 1], argv[i + 2], tonumber(argv[i + 3]), argv[i + 4]
+            local ver, ts, ttl, value = argv[i + 1], argv[i + 2], argv[i + 3], argv[i + 4]
             i = i + 5
-            if warm(key, ver, ts, ttl, value, tomb, keep, true) then
+            if warm(key, ver, ts, ttl, ms_sum(mttls, ttl, tomb_ms), value, keep, true) then
                 applied = applied + 1
             else
                 refused = refused + 1
             end
         elseif op == 'T' then
             local n = tonumber(argv[i + 1])
-            local ver, ts, ttl, value = argv[i + 2], argv[i + 3], tonumber(argv[i + 4]), argv[i + 5]
+            local ver, ts, ttl, value = argv[i + 2], argv[i + 3], argv[i + 4], argv[i + 5]
             i = i + 6
             local changed = '0'
             for j = k, k + n - 1 do
@@ -355,7 +382,7 @@ local function apply(keys, argv)
             if newer(changed, ts) then
                 xinval(key, changed, tomb)
                 refused = refused + 1
-            elseif warm(key, ver, ts, ttl, value, tomb, keep, false) then
+            elseif warm(key, ver, ts, ttl, ms_sum(mttls, ttl, tomb_ms), value, keep, false) then
                 applied = applied + 1
             else
                 refused = refused + 1
@@ -365,9 +392,9 @@ local function apply(keys, argv)
             i = i + 3
             local vkey = marker_key(key)
             local old = redis.call('SET', vkey, ver .. ' ' .. ts .. ' 0', 'PX', tomb, 'GET')
-            local v, w, t
+            local v, t
             if old then
-                v, w, t = string.match(old, '^(%d+) (%d+) (%d+)$')
+                v, t = string.match(old, '^(%d+) %d+ (%d+)$')
             end
             if v and newer(v, ver) then
                 redis.call('SET', vkey, old, 'PX', keep)
@@ -406,9 +433,13 @@ local function apply(keys, argv)
             applied = applied + 1
         elseif op == 'A' or op == 'R' then
             local member, ver = argv[i + 1], argv[i + 2]
-            local ttl = 0
+            local ttl, ttl_s = 0, nil
             if op == 'A' then
-                ttl = tonumber(argv[i + 3])
+                ttl_s = argv[i + 3]
+                ttl = tonumber(ttl_s)
+                if not ttl then
+                    return redis.error_reply('ERR cachefleet_apply: a TTL that is not a number')
+                end
                 i = i + 4
             else
                 i = i + 3
@@ -422,9 +453,9 @@ local function apply(keys, argv)
             elseif op == 'A' then
                 redis.call('SADD', key, member)
                 redis.call('HSET', mkey, member, ver)
-                extend_ttl(key, ttl)
+                extend_ttl(key, ttl, ttl_s)
                 if ttl > 0 then
-                    extend_ttl(mkey, ttl)
+                    extend_ttl(mkey, ttl, ttl_s)
                 else
                     -- As its set, which never expires (a remove or a
                     -- purge may have made the hash with a TTL).
@@ -529,7 +560,7 @@ local function apply(keys, argv)
                 applied = applied + 1
             end
         elseif op == 'M' then
-            local hash, ttl = keys[k], tonumber(argv[i + 1])
+            local hash, ttl = keys[k], argv[i + 1]
             k = k + 1
             i = i + 2
             redis.call('SET', key, menu_build(hash), 'PX', ttl)
@@ -572,11 +603,13 @@ local function fill(keys, argv)
             return 0
         end
     end
-    redis.call('SET', key, value, 'PX', ttl)
-    redis.call('SET', vkey, ver .. ' ' .. read .. ' ' .. (t or '0'), 'PX', ttl + tomb)
+    local ttl_s = string.format('%d', ttl)
+    redis.call('SET', key, value, 'PX', ttl_s)
+    redis.call('SET', vkey, ver .. ' ' .. read .. ' ' .. (t or '0'), 'PX',
+        string.format('%d', ttl + tomb))
     for j = 2, #keys do
         redis.call('SADD', keys[j], key)
-        extend_ttl(keys[j], ttl)
+        extend_ttl(keys[j], ttl, ttl_s)
     end
     return 1
 end

@@ -776,6 +776,150 @@ static void test_menu(void **state)
     expect_key(fx, ":1:menu:main", "[]");
 }
 
+/* FCALL cachefleet_apply with a hand-made batch: "K:" starts the keys,
+ * "A:" the operations (after the protocol and the two TTLs, which this
+ * adds).  Returns the reply (caller frees). */
+static redisReply *raw_apply(struct fixture *fx, const char *const *words)
+{
+    const char *argv[64];
+    size_t lens[64];
+    int n = 0, nkeys = 0, in_keys = 0;
+    char numkeys[16];
+    argv[n++] = "FCALL";
+    argv[n++] = "cachefleet_apply";
+    int numkeys_at = n++;
+    for (const char *const *w = words; *w; w++) {
+        if (strcmp(*w, "K:") == 0) {
+            in_keys = 1;
+            continue;
+        }
+        if (strcmp(*w, "A:") == 0) {
+            in_keys = 0;
+            argv[n++] = "1";
+            argv[n++] = "600000";
+            argv[n++] = "4200000";
+            continue;
+        }
+        assert_true(n < 64);
+        nkeys += in_keys;
+        argv[n++] = *w;
+    }
+    snprintf(numkeys, sizeof(numkeys), "%d", nkeys);
+    argv[numkeys_at] = numkeys;
+    for (int i = 0; i < n; i++)
+        lens[i] = strlen(argv[i]);
+    redisReply *r = redisCommandArgv(fx->rc, n, argv, lens);
+    assert_non_null(r);
+    return r;
+}
+
+static void expect_counts(redisReply *r, long long applied, long long refused)
+{
+    if (r->type == REDIS_REPLY_ERROR)
+        fail_msg("cachefleet_apply: %s", r->str);
+    assert_int_equal(r->type, REDIS_REPLY_ARRAY);
+    assert_int_equal(r->elements, 3);
+    if (r->element[0]->integer != applied || r->element[1]->integer != refused)
+        fail_msg("applied %lld refused %lld, expected %lld and %lld", r->element[0]->integer,
+                 r->element[1]->integer, applied, refused);
+    freeReplyObject(r);
+}
+
+/* Operations of one key in one call apply in their order, each seeing the
+ * marker the one before it left; an operation that fails leaves the ones
+ * before it whole, and the caller gets Redis's own error. */
+static void test_one_call_in_order(void **state)
+{
+    struct fixture *fx = *state;
+    /* A warm after an invalidation of the same key in one call: the
+     * warm's value stays. */
+    expect_counts(raw_apply(fx, (const char *[]){"K:", "k1", "A:", "W", "1", "100", "60000",
+                                                 "v1", NULL}),
+                  1, 0);
+    expect_counts(raw_apply(fx, (const char *[]){"K:", "k1", "k1", "A:", "X", "150", "W", "2",
+                                                 "200", "60000", "v2", NULL}),
+                  2, 0);
+    expect_key(fx, "k1", "v2");
+    expect_key(fx, "{k1}:v", "2 200 150");
+
+    /* An invalidation after a warm in one call: gone. */
+    expect_counts(raw_apply(fx, (const char *[]){"K:", "k2", "k2", "A:", "W", "1", "100", "60000",
+                                                 "v1", "X", "150", NULL}),
+                  2, 0);
+    expect_key(fx, "k2", NULL);
+    expect_key(fx, "{k2}:v", "1 100 150");
+
+    /* A tombstone, a refused older warm and an X; then a newer warm, a
+     * second tombstone and a warm: each sees the marker the one before it
+     * left. */
+    expect_counts(raw_apply(fx, (const char *[]){"K:", "k3", "k3", "k3", "A:", "D", "3", "300",
+                                                 "W", "2", "250", "60000", "old", "X", "350",
+                                                 NULL}),
+                  2, 1);
+    expect_key(fx, "k3", NULL);
+    expect_key(fx, "{k3}:v", "3 300 350");
+    expect_counts(raw_apply(fx, (const char *[]){"K:", "k3", "k3", "k3", "A:", "W", "4", "400",
+                                                 "60000", "v4", "D", "5", "500", "W", "6", "600",
+                                                 "60000", "v6", NULL}),
+                  3, 0);
+    expect_key(fx, "k3", "v6");
+    expect_key(fx, "{k3}:v", "6 600 350");
+
+    /* Another kind of operation on a key invalidated earlier in the call
+     * (here a category record written into it): the key is gone first. */
+    expect_counts(raw_apply(fx, (const char *[]){"K:", "k4", "A:", "W", "1", "100", "60000",
+                                                 "v1", NULL}),
+                  1, 0);
+    expect_counts(raw_apply(fx, (const char *[]){"K:", "k4", "k4", "A:", "X", "150", "C", "7",
+                                                 "1", "160", "rec", NULL}),
+                  2, 0);
+    assert_int_equal(integer(fx, "HLEN %s", "k4"), 1);
+
+    /* An operation that fails after an X: the call fails, and the X,
+     * applied before it, is whole (value deleted, marker raised). */
+    expect_counts(raw_apply(fx, (const char *[]){"K:", "k5", "A:", "W", "1", "100", "60000",
+                                                 "v1", NULL}),
+                  1, 0);
+    redisReply *r = redisCommand(fx->rc, "SET %s %s", "notaset", "x");
+    freeReplyObject(r);
+    r = raw_apply(fx, (const char *[]){"K:", "k5", "notaset", "A:", "X", "150", "A", "m", "1",
+                                       "60000", NULL});
+    assert_int_equal(r->type, REDIS_REPLY_ERROR);
+    /* Redis's own error, not rewrapped as "ERR ...". */
+    assert_int_equal(strncmp(r->str, "WRONGTYPE", 9), 0);
+    freeReplyObject(r);
+    expect_key(fx, "k5", NULL);
+    expect_key(fx, "{k5}:v", "1 100 150");
+}
+
+/* A set's TTL is only ever raised: a first add gives the set and its hash
+ * the TTL, a later add with a longer one raises it, one with a shorter one
+ * leaves it. */
+static void test_index_ttl_only_raised(void **state)
+{
+    struct fixture *fx = *state;
+    expect_counts(raw_apply(fx, (const char *[]){"K:", "s", "A:", "A", "m1", "1", "60000", NULL}),
+                  1, 0);
+    long long t1 = integer(fx, "PTTL %s", "s");
+    assert_true(t1 > 59000 && t1 <= 60000);
+    assert_true(integer(fx, "PTTL %s", "{s}:m") > 59000);
+    expect_counts(raw_apply(fx, (const char *[]){"K:", "s", "A:", "A", "m2", "2", "90000", NULL}),
+                  1, 0);
+    assert_true(integer(fx, "PTTL %s", "s") > 89000);
+    assert_true(integer(fx, "PTTL %s", "{s}:m") > 89000);
+    expect_counts(raw_apply(fx, (const char *[]){"K:", "s", "A:", "A", "m3", "3", "30000", NULL}),
+                  1, 0);
+    assert_true(integer(fx, "PTTL %s", "s") > 89000);
+    assert_true(integer(fx, "PTTL %s", "{s}:m") > 89000);
+    /* A set that has no TTL (made by hand) gets one. */
+    redisReply *r = redisCommand(fx->rc, "SADD %s %s", "s2", "x");
+    freeReplyObject(r);
+    assert_int_equal(integer(fx, "PTTL %s", "s2"), -1);
+    expect_counts(raw_apply(fx, (const char *[]){"K:", "s2", "A:", "A", "m1", "1", "60000", NULL}),
+                  1, 0);
+    assert_true(integer(fx, "PTTL %s", "s2") > 59000);
+}
+
 static void test_batching_and_reload(void **state)
 {
     struct fixture *fx = *state;
@@ -871,6 +1015,8 @@ int main(void)
         cmocka_unit_test_setup(test_library_checked_not_loaded, reset),
         cmocka_unit_test_setup(test_unreachable_redis, reset),
         cmocka_unit_test_setup(test_unix_socket, reset),
+        cmocka_unit_test_setup(test_one_call_in_order, reset),
+        cmocka_unit_test_setup(test_index_ttl_only_raised, reset),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
