@@ -36,6 +36,12 @@ struct counts {
     _Atomic uint64_t failed;
     pthread_mutex_t lock; /* first_error */
     char first_error[256];
+    /* The paced producer's acknowledgement latencies (produce call to
+     * delivery report), microseconds; NULL elsewhere.  Each message's
+     * produce time rides in its msg_opaque. */
+    uint32_t *ack_us;
+    size_t ack_cap;
+    _Atomic size_t ack_n;
 };
 
 static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opaque)
@@ -52,6 +58,12 @@ static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opaque)
         }
     } else {
         atomic_fetch_add_explicit(&c->delivered, 1, memory_order_relaxed);
+        if (c->ack_us && msg->_private) {
+            int64_t lat = bench_mono_us() - (int64_t)(intptr_t)msg->_private;
+            size_t k = atomic_fetch_add_explicit(&c->ack_n, 1, memory_order_relaxed);
+            if (k < c->ack_cap)
+                c->ack_us[k] = lat < 0 ? 0 : lat > UINT32_MAX ? UINT32_MAX : (uint32_t)lat;
+        }
     }
 }
 
@@ -106,10 +118,10 @@ static rd_kafka_t *producer_new(const char *bootstrap, const char *linger_ms, st
     return rk;
 }
 
-/* Produces event i; waits out a full queue (serving reports).  Returns 0,
- * or -1 with errstr. */
+/* Produces event i with msg_opaque opaque; waits out a full queue
+ * (serving reports).  Returns 0, or -1 with errstr. */
 static int produce_one(rd_kafka_t *rk, rd_kafka_topic_t *rkt, const struct bench_events *es,
-                       size_t i, const volatile sig_atomic_t *stop, char *errstr,
+                       size_t i, void *opaque, const volatile sig_atomic_t *stop, char *errstr,
                        size_t errstr_size)
 {
     const struct bench_event *e = &es->ev[i];
@@ -119,7 +131,7 @@ static int produce_one(rd_kafka_t *rk, rd_kafka_topic_t *rkt, const struct bench
     int64_t deadline = 0;
     for (;;) {
         if (rd_kafka_produce(rkt, RD_KAFKA_PARTITION_UA, 0, payload, e->len, e->key, strlen(e->key),
-                             NULL) == 0)
+                             opaque) == 0)
             return 0;
         rd_kafka_resp_err_t err = rd_kafka_last_error();
         if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
@@ -182,6 +194,9 @@ static void counts_init(struct counts *c)
     atomic_init(&c->failed, 0);
     pthread_mutex_init(&c->lock, NULL);
     c->first_error[0] = '\0';
+    c->ack_us = NULL;
+    c->ack_cap = 0;
+    atomic_init(&c->ack_n, 0);
 }
 
 int bench_produce_all(const char *bootstrap, const char *topic, const struct bench_events *es,
@@ -209,7 +224,7 @@ int bench_produce_all(const char *bootstrap, const char *topic, const struct ben
             snprintf(errstr, errstr_size, "interrupted");
             goto out;
         }
-        if (produce_one(rk, rkt, es, i, stop, errstr, errstr_size) < 0)
+        if (produce_one(rk, rkt, es, i, NULL, stop, errstr, errstr_size) < 0)
             goto out;
         res->produced++;
         if ((i & 1023) == 0) {
@@ -282,8 +297,11 @@ static void *paced_main(void *arg)
         if (due > pp->to)
             due = pp->to;
         for (; k < due; k++) {
-            if (produce_one(pp->rk, pp->rkt, pp->es, k, pp->stop, pp->error, sizeof(pp->error)) <
-                0) {
+            /* The produce time, for the acknowledgement latency (+1:
+             * never NULL). */
+            void *sent = (void *)(intptr_t)(bench_mono_us() + 1);
+            if (produce_one(pp->rk, pp->rkt, pp->es, k, sent, pp->stop, pp->error,
+                            sizeof(pp->error)) < 0) {
                 pp->rc = -1;
                 return NULL;
             }
@@ -304,7 +322,14 @@ static void *paced_main(void *arg)
     if (k < pp->to) {
         snprintf(pp->error, sizeof(pp->error), "interrupted");
         pp->rc = -1;
+        return NULL;
     }
+    /* Serve the last delivery reports as they come (their latency is
+     * measured when served); bench_paced_join() bounds the rest. */
+    int64_t until = bench_mono_ms() + STALL_MS;
+    while (atomic_load(&pp->c.delivered) + atomic_load(&pp->c.failed) < (uint64_t)(k - pp->from) &&
+           !*pp->stop && bench_mono_ms() < until)
+        rd_kafka_poll(pp->rk, 1);
     return NULL;
 }
 
@@ -319,6 +344,14 @@ struct bench_paced *bench_paced_start(const char *bootstrap, const char *topic,
         return NULL;
     }
     counts_init(&pp->c);
+    pp->c.ack_cap = to > from ? to - from : 1;
+    pp->c.ack_us = malloc(pp->c.ack_cap * sizeof(*pp->c.ack_us));
+    if (!pp->c.ack_us) {
+        snprintf(errstr, errstr_size, "paced producer: out of memory");
+        pthread_mutex_destroy(&pp->c.lock);
+        free(pp);
+        return NULL;
+    }
     atomic_init(&pp->produced, 0);
     pp->es = es;
     pp->from = from;
@@ -334,6 +367,19 @@ struct bench_paced *bench_paced_start(const char *bootstrap, const char *topic,
                  rd_kafka_err2str(rd_kafka_last_error()));
         goto fail;
     }
+    /* Connected and the topic's leaders known before the schedule starts:
+     * an event produced while the producer still looks them up waits in
+     * its queue with its timestamp already set, and would count that
+     * start-up in the consumer's event age (a site's producers run long
+     * before a sale). */
+    const struct rd_kafka_metadata *md = NULL;
+    rd_kafka_resp_err_t merr = rd_kafka_metadata(pp->rk, 0, pp->rkt, &md, 10000);
+    if (merr) {
+        snprintf(errstr, errstr_size, "paced producer: metadata of %s: %s", topic,
+                 rd_kafka_err2str(merr));
+        goto fail;
+    }
+    rd_kafka_metadata_destroy(md);
     int err = pthread_create(&pp->thread, NULL, paced_main, pp);
     if (err) {
         snprintf(errstr, errstr_size, "paced producer: pthread_create: %s", strerror(err));
@@ -348,6 +394,7 @@ fail:
     if (pp->rk)
         rd_kafka_destroy(pp->rk);
     pthread_mutex_destroy(&pp->c.lock);
+    free(pp->c.ack_us);
     free(pp);
     return NULL;
 }
@@ -355,6 +402,12 @@ fail:
 uint64_t bench_paced_produced(struct bench_paced *pp)
 {
     return atomic_load_explicit(&pp->produced, memory_order_relaxed);
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return (x > y) - (x < y);
 }
 
 int bench_paced_join(struct bench_paced *pp, struct bench_produce_result *res, char *errstr,
@@ -380,6 +433,17 @@ int bench_paced_join(struct bench_paced *pp, struct bench_produce_result *res, c
                  (unsigned long long)res->failed, pp->c.first_error);
         rc = -1;
     }
+    size_t n = atomic_load(&pp->c.ack_n);
+    if (n > pp->c.ack_cap)
+        n = pp->c.ack_cap;
+    if (n > 0) {
+        qsort(pp->c.ack_us, n, sizeof(*pp->c.ack_us), cmp_u32);
+        res->have_ack = 1;
+        res->ack_p50_s = pp->c.ack_us[(n - 1) / 2] / 1e6;
+        res->ack_p99_s = pp->c.ack_us[(size_t)((double)(n - 1) * 0.99)] / 1e6;
+        res->ack_max_s = pp->c.ack_us[n - 1] / 1e6;
+    }
+    free(pp->c.ack_us);
     rd_kafka_topic_destroy(pp->rkt);
     rd_kafka_purge(pp->rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
     rd_kafka_poll(pp->rk, 0);

@@ -47,6 +47,10 @@ struct bench_produce_result {
     double seconds; /* first produce to last acknowledgement */
     double rate;    /* delivered / seconds */
     char first_error[256];
+    /* The paced producer only: produce call to the broker's
+     * acknowledgement, seconds (nearest rank). */
+    int have_ack;
+    double ack_p50_s, ack_p99_s, ack_max_s;
 };
 
 /* Produces events [from, to) of es to topic as fast as librdkafka takes

@@ -80,6 +80,10 @@ struct bench_age_row {
     int p50_overflow, p99_overflow;
     double steady_p50, steady_p99; /* after the warm-up; -1 unknown */
     uint64_t steady_count;
+    /* The paced producer's own latency, produce call to the broker's
+     * acknowledgement: a floor under the age that is the broker's. */
+    int have_ack;
+    double ack_p50, ack_p99, ack_max; /* seconds */
 };
 
 struct bench_check_row {
