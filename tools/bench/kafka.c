@@ -569,7 +569,7 @@ int bench_read_topic(const char *bootstrap, const char *topic, uint64_t count, b
         "enable.auto.offset.store", "false",
         "enable.partition.eof", "false",
         "auto.offset.reset", "earliest",
-        "queued.max.messages.kbytes", "8192", /* as the consumer program's default */
+        "queued.max.messages.kbytes", "4096", /* as the consumer program's default */
         "log.connection.close", "false",
         NULL,
     };

@@ -765,12 +765,19 @@ static int scale_point(struct bench *b, const struct bench_target *t, const char
         snprintf(errstr, errstr_size, "too many scaling points");
         return -1;
     }
+    double read_rate = 0;
     if (produce) {
         struct bench_produce_result pr;
         if (make_topic(b, topic, partitions_for(es, from, to, compression), errstr, errstr_size) <
                 0 ||
             produce_checked(b, topic, es, from, to, &pr, errstr, errstr_size) < 0)
             return -1;
+        /* (a) on this topic: what reading alone reaches on these events. */
+        struct bench_read_result rr;
+        if (bench_read_topic(b->broker.bootstrap, topic, to - from, NULL, NULL, b->stop, &b->pg,
+                             "read only", &rr, errstr, errstr_size) < 0)
+            return -1;
+        read_rate = rr.rate;
     }
     char label[96];
     snprintf(label, sizeof(label), "%s %s", dimension, point);
@@ -791,6 +798,7 @@ static int scale_point(struct bench *b, const struct bench_target *t, const char
     s->cpu_s_per_m = run.cpu_s / n * 1e6;
     s->rss_mib = (double)run.maxrss_kib / 1024.0;
     s->avg_payload = avg_payload(es, from, to);
+    s->read_rate = read_rate;
     s->seconds = run.seconds;
     return 0;
 }

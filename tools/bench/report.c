@@ -364,16 +364,20 @@ static void md_scaling(const struct bench_results *r, FILE *out)
         if (strcmp(dim, s->dimension) != 0) {
             dim = s->dimension;
             fprintf(out,
-                    "\n| %s | events | avg payload (B) | events/s | ops planned/event | ops "
-                    "sent/event | FCALLs/event | round trips/event | CPU s per M events | peak RSS "
-                    "MiB |\n"
-                    "|---|---|---|---|---|---|---|---|---|---|\n",
+                    "\n| %s | events | avg payload (B) | events/s | (a) read only, events/s | "
+                    "ops planned/event | ops sent/event | FCALLs/event | round trips/event | CPU s "
+                    "per M events | peak RSS MiB |\n"
+                    "|---|---|---|---|---|---|---|---|---|---|---|\n",
                     dim);
         }
-        fprintf(out, "| %s | %s | %.0f | %s | %.2f | %.2f | %.4f | %.4f | %.1f | %.1f |\n",
-                s->point,
-                num((double)s->events, a, sizeof(a)), s->avg_payload,
-                rate_text(s->rate, s->rate_observed, b, sizeof(b)), s->ops_planned_pe,
+        char rd[48];
+        if (s->read_rate > 0)
+            num(s->read_rate, rd, sizeof(rd));
+        else
+            snprintf(rd, sizeof(rd), "(the topic above)");
+        fprintf(out, "| %s | %s | %.0f | %s | %s | %.2f | %.2f | %.4f | %.4f | %.1f | %.1f |\n",
+                s->point, num((double)s->events, a, sizeof(a)), s->avg_payload,
+                rate_text(s->rate, s->rate_observed, b, sizeof(b)), rd, s->ops_planned_pe,
                 s->ops_sent_pe, s->fcalls_pe, s->round_trips_pe, s->cpu_s_per_m, s->rss_mib);
     }
     fprintf(out, "\n");
@@ -782,10 +786,11 @@ static json_t *one_json(const struct bench_results *r)
         const struct bench_scale_row *s = &r->scale[i];
         json_array_append_new(
             scale,
-            json_pack("{s:f,s:I,s:I,s:s,s:s,s:I,s:f,s:o,s:b,s:f,s:f,s:f,s:f,s:f,s:f}", "seconds",
+            json_pack("{s:f,s:I,s:I,s:s,s:s,s:I,s:f,s:f,s:o,s:b,s:f,s:f,s:f,s:f,s:f,s:f}", "seconds",
                       s->seconds, "role_members", (json_int_t)s->members, "fanouts",
                       (json_int_t)s->fanouts, "dimension", s->dimension, "point", s->point,
                       "events", (json_int_t)s->events, "avg_payload_bytes", s->avg_payload,
+                      "read_only_events_per_s", s->read_rate,
                       "events_per_s", opt_rate(s->rate), "rate_polled", s->rate_observed,
                       "ops_planned_per_event", s->ops_planned_pe, "ops_sent_per_event",
                       s->ops_sent_pe, "fcalls_per_event", s->fcalls_pe, "round_trips_per_event",

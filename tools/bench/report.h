@@ -65,6 +65,7 @@ struct bench_scale_row {
     double cpu_s_per_m;
     double rss_mib; /* the consumer's peak RSS (VmHWM) */
     double avg_payload;
+    double read_rate; /* (a) on this point's topic, events/s; 0: not measured (shared topic) */
     double seconds;   /* the run's applying time (events / rate) */
     uint64_t members; /* role members: the role's members (0: another dimension) */
     uint64_t fanouts; /* role members: the fan-outs among the events */
