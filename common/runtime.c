@@ -783,20 +783,26 @@ static void before_revoke(void *opaque, const rd_kafka_topic_partition_list_t *p
 }
 
 /* Fills the batch in hand: stashed messages first, then up to
- * kafka.batch_max from Kafka, waiting kafka.batch_linger_ms after the
- * first.  With a batch in flight it takes only what is already there, so
- * the batch in flight is finished without delay. */
+ * kafka.batch_max events (and, past the first, kafka.batch_max_bytes of
+ * payload) from Kafka, waiting kafka.batch_linger_ms after the first.
+ * With a batch in flight it takes only what is already there, so the
+ * batch in flight is finished without delay. */
 static void collect(struct runtime *rt)
 {
     struct batch *b = rt->cur;
     size_t max = (size_t)rt->s.kafka_batch_max;
+    size_t max_bytes = (size_t)rt->s.kafka_batch_max_bytes, bytes = 0;
+    for (size_t i = 0; i < b->n; i++)
+        bytes += b->msgs[i]->len;
+#define ROOM() (b->n < max && (b->n == 0 || bytes < max_bytes))
     int64_t deadline = 0;
-    while (b->n < max && rt->nstash > 0) {
+    while (ROOM() && rt->nstash > 0) {
+        bytes += rt->stash[0]->len;
         batch_push(b, rt->stash[0]);
         memmove(rt->stash, rt->stash + 1, (rt->nstash - 1) * sizeof(*rt->stash));
         rt->nstash--;
     }
-    while (b->n < max && !stopping(rt)) {
+    while (ROOM() && !stopping(rt)) {
         atomic_store(&rt->m->heartbeat_ms, cf_mono_ms());
         int timeout = 100;
         if (rt->fly_busy) {
@@ -815,8 +821,10 @@ static void collect(struct runtime *rt)
         }
         if (b->n == 0)
             deadline = cf_mono_ms() + rt->s.kafka_batch_linger_ms;
+        bytes += msg->len;
         batch_push(b, msg);
     }
+#undef ROOM
     /* Keep librdkafka fetching while this one is applied. */
     if (b->n > 0)
         cf_source_refill(rt->src);

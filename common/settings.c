@@ -33,6 +33,10 @@ const struct cf_setting cf_settings_table[] = {
      offset_resets, 0, "Where a group without committed offsets starts."},
     {"kafka.batch_max", CF_SETTING_INT, S(kafka_batch_max), "2000", 1, 100000, NULL, 0,
      "Most events applied in one batch (one Redis round trip)."},
+    {"kafka.batch_max_bytes", CF_SETTING_INT, S(kafka_batch_max_bytes), "4194304", 1024,
+     1073741824, NULL, 0,
+     "Most event bytes in one batch: a batch closes once its events' payloads reach this "
+     "(large events: memory bounded by bytes, not by kafka.batch_max)."},
     {"kafka.batch_linger_ms", CF_SETTING_INT, S(kafka_batch_linger_ms), "2", 0, 1000, NULL, 0,
      "How long a batch waits for more events after its first one."},
     {"kafka.commit_interval_ms", CF_SETTING_INT, S(kafka_commit_interval_ms), "1000", 0, 60000,

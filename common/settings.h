@@ -25,6 +25,7 @@ struct cf_settings {
     char *kafka_client_id;
     char *kafka_auto_offset_reset;
     long long kafka_batch_max;
+    long long kafka_batch_max_bytes;
     long long kafka_batch_linger_ms;
     long long kafka_commit_interval_ms;
     long long kafka_session_timeout_ms;

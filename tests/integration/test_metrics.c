@@ -347,12 +347,63 @@ static void test_healthz_when_the_loop_is_stuck(void **state)
     }
 }
 
+/* kafka.batch_max_bytes: a batch closes once its events' bytes reach the
+ * cap.  Thirty 600-byte messages (not Avro: dead-lettered, but batched as
+ * any event) wait in the topic before a consumer capped at 1024 bytes
+ * starts: its batches hold two of them at most (ten of the small events
+ * earlier cases left, if it reads them again), never the thirty at once
+ * that an uncapped consumer takes in one batch. */
+static void test_batch_closes_at_max_bytes(void **state)
+{
+    struct fixture *fx = *state;
+    cf_consumer_stop(&fx->consumer);
+    char big[600];
+    memset(big, 'x', sizeof(big));
+    big[0] = 0x07; /* no Avro framing */
+    char key[32];
+    for (int i = 0; i < 30; i++) {
+        snprintf(key, sizeof(key), "big-%d", i);
+        cf_fleet_produce(&fx->fleet, TOPIC, key, big, sizeof(big));
+    }
+    cf_test_producer_flush(fx->fleet.tp, 10000);
+    char *const env[] = {"CACHEFLEET_KAFKA_STATISTICS_INTERVAL_MS=200",
+                         "CACHEFLEET_HTTP_STUCK_MS=2000", "CACHEFLEET_KAFKA_BATCH_MAX_BYTES=1024",
+                         NULL};
+    cf_consumer_start(&fx->consumer, &fx->fleet, "stock", env);
+    /* Until the thirty are dead-lettered and their batches finished (a
+     * batch is counted once its offsets are stored, after its letters). */
+    int64_t deadline = cf_mono_ms() + 20000;
+    double lettered = 0, batched = 0;
+    struct top_prom *p = NULL;
+    for (;;) {
+        p = scrape(fx);
+        lettered = top_prom_sum(p, "cachefleet_deadletter_reasons_total", NULL, NULL);
+        batched = sample(p, "cachefleet_batch_size_events_sum", NULL, NULL, NULL, NULL);
+        if (lettered >= 30 && batched >= 30)
+            break;
+        top_prom_destroy(p);
+        if (cf_mono_ms() > deadline)
+            fail_msg("%g of the 30 messages dead-lettered, %g events in finished batches, "
+                     "within 20 s",
+                     lettered, batched);
+        usleep(50000);
+    }
+    double batches = sample(p, "cachefleet_batch_size_events_count", NULL, NULL, NULL, NULL);
+    double at_most_20 =
+        sample(p, "cachefleet_batch_size_events_bucket", "le", "20", NULL, NULL);
+    if (batches < 15 || at_most_20 != batches)
+        fail_msg("%g batches, %g of them of 20 events or fewer; expected 15 or more, all", batches,
+                 at_most_20);
+    top_prom_destroy(p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_counters_histograms_and_lag),
         cmocka_unit_test(test_redis_down_and_back),
         cmocka_unit_test(test_healthz_when_the_loop_is_stuck),
+        cmocka_unit_test(test_batch_closes_at_max_bytes),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
