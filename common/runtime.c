@@ -787,6 +787,13 @@ static void before_revoke(void *opaque, const rd_kafka_topic_partition_list_t *p
  * payload) from Kafka, waiting kafka.batch_linger_ms after the first.
  * With a batch in flight it takes only what is already there, so the
  * batch in flight is finished without delay. */
+/* Whether batch b takes another event: fewer than max events, and fewer
+ * than max_bytes of payload once it holds one. */
+static bool batch_room(const struct batch *b, size_t max, size_t bytes, size_t max_bytes)
+{
+    return b->n < max && (b->n == 0 || bytes < max_bytes);
+}
+
 static void collect(struct runtime *rt)
 {
     struct batch *b = rt->cur;
@@ -794,15 +801,14 @@ static void collect(struct runtime *rt)
     size_t max_bytes = (size_t)rt->s.kafka_batch_max_bytes, bytes = 0;
     for (size_t i = 0; i < b->n; i++)
         bytes += b->msgs[i]->len;
-#define ROOM() (b->n < max && (b->n == 0 || bytes < max_bytes))
     int64_t deadline = 0;
-    while (ROOM() && rt->nstash > 0) {
+    while (batch_room(b, max, bytes, max_bytes) && rt->nstash > 0) {
         bytes += rt->stash[0]->len;
         batch_push(b, rt->stash[0]);
         memmove(rt->stash, rt->stash + 1, (rt->nstash - 1) * sizeof(*rt->stash));
         rt->nstash--;
     }
-    while (ROOM() && !stopping(rt)) {
+    while (batch_room(b, max, bytes, max_bytes) && !stopping(rt)) {
         atomic_store(&rt->m->heartbeat_ms, cf_mono_ms());
         int timeout = 100;
         if (rt->fly_busy) {
@@ -824,7 +830,6 @@ static void collect(struct runtime *rt)
         bytes += msg->len;
         batch_push(b, msg);
     }
-#undef ROOM
     /* Keep librdkafka fetching while this one is applied. */
     if (b->n > 0)
         cf_source_refill(rt->src);
