@@ -21,6 +21,7 @@
 #include "apply.h"
 
 #include "clock.h"
+#include "decimal.h"
 
 #include <hiredis/hiredis.h>
 #include <inttypes.h>
@@ -81,20 +82,6 @@ static void reserve(struct cf_apply *ap, size_t more)
     ap->cap = cap;
 }
 
-/* Writes n in decimal at p; returns the length. */
-static size_t fmt_u64(char *p, uint64_t n)
-{
-    char tmp[24];
-    size_t i = 0;
-    do {
-        tmp[i++] = (char)('0' + n % 10);
-        n /= 10;
-    } while (n);
-    for (size_t j = 0; j < i; j++)
-        p[j] = tmp[i - 1 - j];
-    return i;
-}
-
 static void put_raw(struct cf_apply *ap, const char *s, size_t n)
 {
     reserve(ap, n);
@@ -107,7 +94,7 @@ static void put_array(struct cf_apply *ap, size_t n)
 {
     reserve(ap, 32);
     ap->buf[ap->len++] = '*';
-    ap->len += fmt_u64(ap->buf + ap->len, n);
+    ap->len += cf_fmt_u64(ap->buf + ap->len, n);
     ap->buf[ap->len++] = '\r';
     ap->buf[ap->len++] = '\n';
 }
@@ -117,7 +104,7 @@ static void put_bulk(struct cf_apply *ap, const char *s, size_t n)
 {
     reserve(ap, n + 32);
     ap->buf[ap->len++] = '$';
-    ap->len += fmt_u64(ap->buf + ap->len, n);
+    ap->len += cf_fmt_u64(ap->buf + ap->len, n);
     ap->buf[ap->len++] = '\r';
     ap->buf[ap->len++] = '\n';
     memcpy(ap->buf + ap->len, s, n);
@@ -133,8 +120,8 @@ static void put_str(struct cf_apply *ap, const char *s)
 
 static void put_u64(struct cf_apply *ap, uint64_t n)
 {
-    char num[24];
-    put_bulk(ap, num, fmt_u64(num, n));
+    char num[CF_DECIMAL_MAX];
+    put_bulk(ap, num, cf_fmt_u64(num, n));
 }
 
 /* Times and TTLs are validated non-negative by the planners. */
@@ -318,7 +305,7 @@ int cf_apply_connect(struct cf_apply *ap)
     }
     if (ap->s.db != 0) {
         char db[24];
-        size_t n = fmt_u64(db, (uint64_t)ap->s.db);
+        size_t n = cf_fmt_u64(db, (uint64_t)ap->s.db);
         const char *argv[] = {"SELECT", db};
         size_t lens[] = {6, n};
         if (setup_command(ap, "SELECT", 2, argv, lens) < 0)

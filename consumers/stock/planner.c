@@ -31,6 +31,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 
+#include "decimal.h"
 #include "keys.h"
 
 const char *const stock_event_names[] = {"stock_moved", NULL};
@@ -41,9 +42,6 @@ const char *const stock_kind_names[] = {
 
 #define KIND_STOCK   "stock:"
 #define KIND_PRODUCT "product:"
-
-/* "-9223372036854775808" and a NUL. */
-#define QUANTITY_TEXT_SIZE 21
 
 /* Checks |q| <= max (max >= 1); -1 with a reason naming field otherwise. */
 static int check_quantity(const char *field, int64_t q, int64_t max, char *reason,
@@ -88,11 +86,10 @@ int stock_plan(const struct stock_settings *cfg, const struct stock_event *ev, s
         return cf_reason(reason, reason_size, CF_REASON_INVALID_FIELD,
                          "on_hand - quantity_delta (the quantity before) is not an int64");
 
-    char text[QUANTITY_TEXT_SIZE];
-    int n = snprintf(text, sizeof(text), "%" PRId64, ev->on_hand);
-    assert(n > 0 && (size_t)n < sizeof(text));
+    char text[CF_DECIMAL_MAX];
+    size_t n = cf_fmt_i64(text, ev->on_hand);
     cf_plan_warm(plan, KIND_STOCK, ev->sku.ptr, ev->sku.len, ev->version, ev->occurred_at_us,
-                 cfg->ttl_s * 1000, text, (size_t)n);
+                 cfg->ttl_s * 1000, text, n);
 
     bool was_in_stock = before > 0, is_in_stock = ev->on_hand > 0;
     if (was_in_stock != is_in_stock)

@@ -1,7 +1,9 @@
 /* test_plan.c - operations, rollback and coalescing (common/plan.c). */
+#include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "decimal.h"
 #include "plan.h"
 #include "testutil.h"
 
@@ -259,10 +261,53 @@ static void test_large_batch_coalesces(void **state)
     cf_plan_destroy(plan);
 }
 
+/* cf_fmt_u64 / cf_fmt_i64 (decimal.h) write what printf writes, with no
+ * NUL: the edges, every power of ten and its neighbours, and a sweep. */
+static void check_decimal(uint64_t u)
+{
+    char got[CF_DECIMAL_MAX + 1], want[32];
+    memset(got, '#', sizeof(got));
+    size_t n = cf_fmt_u64(got, u);
+    snprintf(want, sizeof(want), "%" PRIu64, u);
+    assert_int_equal(n, strlen(want));
+    assert_memory_equal(got, want, n);
+    assert_int_equal(got[n], '#');
+    int64_t i = (int64_t)u;
+    memset(got, '#', sizeof(got));
+    n = cf_fmt_i64(got, i);
+    snprintf(want, sizeof(want), "%" PRId64, i);
+    assert_int_equal(n, strlen(want));
+    assert_memory_equal(got, want, n);
+    assert_int_equal(got[n], '#');
+}
+
+static void test_decimal_text(void **state)
+{
+    (void)state;
+    check_decimal(0);
+    check_decimal(UINT64_MAX);
+    check_decimal((uint64_t)INT64_MAX);
+    check_decimal((uint64_t)INT64_MIN);
+    for (uint64_t p = 1; p <= UINT64_MAX / 10; p *= 10) {
+        check_decimal(p - 1);
+        check_decimal(p);
+        check_decimal(p + 1);
+        check_decimal(p * 10 - 1);
+    }
+    uint64_t x = 0x9E3779B97F4A7C15ULL;
+    for (int k = 0; k < 100000; k++) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        check_decimal(x >> (k % 64));
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_keys_carry_prefix_and_kind),
+        cmocka_unit_test(test_decimal_text),
         cmocka_unit_test(test_rollback_drops_ops_and_bytes),
         cmocka_unit_test(test_versioned_highest_wins_at_last_position),
         cmocka_unit_test(test_invalidations_merge_keeping_latest_time),
