@@ -103,6 +103,27 @@ static int teardown(void **state)
     return 0;
 }
 
+/* Writes v into out, framed with schema id when id >= 0 (plain Avro
+ * otherwise); returns the length. */
+static size_t frame_value(avro_value_t *v, int id, char *out, size_t size)
+{
+    size_t off = 0;
+    if (id >= 0) {
+        assert_true(size > 5);
+        out[0] = 0;
+        out[1] = (char)((id >> 24) & 0xff);
+        out[2] = (char)((id >> 16) & 0xff);
+        out[3] = (char)((id >> 8) & 0xff);
+        out[4] = (char)(id & 0xff);
+        off = 5;
+    }
+    avro_writer_t w = avro_writer_memory(out + off, (int64_t)(size - off));
+    assert_int_equal(avro_value_write(w, v), 0);
+    size_t len = (size_t)avro_writer_tell(w) + off;
+    avro_writer_free(w);
+    return len;
+}
+
 /* Encodes a ProductDeleted event with the given schema; returns the datum
  * length, with framing when id >= 0. */
 static size_t encode(avro_schema_t schema, int id, const char *event_id, int64_t version,
@@ -132,19 +153,7 @@ static size_t encode(avro_schema_t schema, int id, const char *event_id, int64_t
         avro_value_set_branch(&f, 1, &b2);
         avro_value_set_string(&b2, "abc-123");
     }
-    size_t off = 0;
-    if (id >= 0) {
-        out[0] = 0;
-        out[1] = (char)((id >> 24) & 0xff);
-        out[2] = (char)((id >> 16) & 0xff);
-        out[3] = (char)((id >> 8) & 0xff);
-        out[4] = (char)(id & 0xff);
-        off = 5;
-    }
-    avro_writer_t w = avro_writer_memory(out + off, (int64_t)(size - off));
-    assert_int_equal(avro_value_write(w, &v), 0);
-    size_t len = (size_t)avro_writer_tell(w) + off;
-    avro_writer_free(w);
+    size_t len = frame_value(&v, id, out, size);
     avro_value_decref(&v);
     avro_value_iface_decref(iface);
     return len;
@@ -1233,21 +1242,8 @@ static size_t evt_encode(const char *text, int id, const char *event_id, int64_t
         assert_int_equal(avro_value_get_by_name(&v, "x", &f, NULL), 0);
         set_x(&f);
     }
-    size_t off = 0;
-    if (id >= 0) {
-        assert_true(size > 5);
-        out[0] = 0;
-        out[1] = (char)((id >> 24) & 0xff);
-        out[2] = (char)((id >> 16) & 0xff);
-        out[3] = (char)((id >> 8) & 0xff);
-        out[4] = (char)(id & 0xff);
-        off = 5;
-    }
-    avro_writer_t w = avro_writer_memory(out + off, (int64_t)(size - off));
-    assert_int_equal(avro_value_write(w, &v), 0);
-    size_t len = (size_t)avro_writer_tell(w) + off;
+    size_t len = frame_value(&v, id, out, size);
     assert_int_equal(avro_value_to_json(&v, 1, json), 0);
-    avro_writer_free(w);
     avro_value_decref(&v);
     avro_value_iface_decref(iface);
     avro_schema_decref(schema);
@@ -1560,21 +1556,6 @@ static void products_upserted(avro_schema_t schema, const char *repr, avro_value
         if (repr)
             assert_int_equal(avro_value_set_string(&item, repr), 0);
     }
-}
-
-/* Writes v framed with id into out; returns the length. */
-static size_t frame_value(avro_value_t *v, int id, char *out, size_t size)
-{
-    out[0] = 0;
-    out[1] = (char)((id >> 24) & 0xff);
-    out[2] = (char)((id >> 16) & 0xff);
-    out[3] = (char)((id >> 8) & 0xff);
-    out[4] = (char)(id & 0xff);
-    avro_writer_t w = avro_writer_memory(out + 5, (int64_t)(size - 5));
-    assert_int_equal(avro_value_write(w, v), 0);
-    size_t len = (size_t)avro_writer_tell(w) + 5;
-    avro_writer_free(w);
-    return len;
 }
 
 /* The fleet's own case: products.avsc's ProductUpserted has representation
