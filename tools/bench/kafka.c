@@ -324,12 +324,11 @@ static void *paced_main(void *arg)
         pp->rc = -1;
         return NULL;
     }
-    /* Serve the last delivery reports as they come (their latency is
-     * measured when served); bench_paced_join() bounds the rest. */
-    int64_t until = bench_mono_ms() + STALL_MS;
-    while (atomic_load(&pp->c.delivered) + atomic_load(&pp->c.failed) < (uint64_t)(k - pp->from) &&
-           !*pp->stop && bench_mono_ms() < until)
-        rd_kafka_poll(pp->rk, 1);
+    /* The last delivery reports are served here, as they come: their
+     * latency is measured when served. */
+    if (wait_acks(pp->rk, &pp->c, k - pp->from, pp->stop, NULL, "the broker", pp->error,
+                  sizeof(pp->error)) < 0)
+        pp->rc = -1;
     return NULL;
 }
 
@@ -420,9 +419,6 @@ int bench_paced_join(struct bench_paced *pp, struct bench_produce_result *res, c
     if (rc < 0)
         snprintf(errstr, errstr_size, "paced producer: %s", pp->error);
     res->produced = atomic_load(&pp->produced);
-    if (rc == 0 && wait_acks(pp->rk, &pp->c, res->produced, NULL, NULL, "paced producer", errstr,
-                             errstr_size) < 0)
-        rc = -1;
     res->delivered = atomic_load(&pp->c.delivered);
     res->failed = atomic_load(&pp->c.failed);
     res->seconds = (double)(pp->last_us - pp->first_us) / 1e6;
