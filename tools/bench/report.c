@@ -763,7 +763,7 @@ static json_t *one_json(const struct bench_results *r)
         const struct bench_age_row *g = &r->age[i];
         json_array_append_new(
             ages,
-            json_pack("{s:s,s:f,s:f,s:f,s:I,s:i,s:I,s:f,s:f,s:f,s:b,s:b,s:o,s:o,s:i,s:s}",
+            json_pack("{s:s,s:f,s:f,s:f,s:I,s:i,s:I,s:f,s:f,s:f,s:b,s:b,s:o,s:o,s:i,s:s,s:o}",
                       "consumer_setting", g->setting, "target_events_per_s", g->target_rate,
                       "achieved_events_per_s", g->achieved_rate, "seconds", g->seconds, "events",
                       (json_int_t)g->events, "partitions", g->partitions, "observations",
@@ -772,12 +772,10 @@ static json_t *one_json(const struct bench_results *r)
                       g->p99_overflow, "steady_p50_s",
                       g->steady_p50 >= 0 ? json_real(g->steady_p50) : json_null(), "steady_p99_s",
                       g->steady_p99 >= 0 ? json_real(g->steady_p99) : json_null(), "warmup_ms",
-                      BENCH_AGE_WARMUP_MS, "quantiles", "bucket-interpolated"));
-        json_t *row = json_array_get(ages, json_array_size(ages) - 1);
-        json_object_set_new(row, "broker_ack",
-                            g->have_ack ? json_pack("{s:f,s:f,s:f}", "p50_s", g->ack_p50, "p99_s",
-                                                    g->ack_p99, "max_s", g->ack_max)
-                                        : json_null());
+                      BENCH_AGE_WARMUP_MS, "quantiles", "bucket-interpolated", "broker_ack",
+                      g->have_ack ? json_pack("{s:f,s:f,s:f}", "p50_s", g->ack_p50, "p99_s",
+                                              g->ack_p99, "max_s", g->ack_max)
+                                  : json_null()));
     }
     json_object_set_new(root, "event_age", ages);
 
