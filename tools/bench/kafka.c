@@ -409,6 +409,14 @@ static int cmp_u32(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
+void bench_quantiles_us(uint32_t *us, size_t n, double *p50_s, double *p99_s, double *max_s)
+{
+    qsort(us, n, sizeof(*us), cmp_u32);
+    *p50_s = us[(n - 1) / 2] / 1e6;
+    *p99_s = us[(size_t)((double)(n - 1) * 0.99)] / 1e6;
+    *max_s = us[n - 1] / 1e6;
+}
+
 int bench_paced_join(struct bench_paced *pp, struct bench_produce_result *res, char *errstr,
                      size_t errstr_size)
 {
@@ -433,11 +441,8 @@ int bench_paced_join(struct bench_paced *pp, struct bench_produce_result *res, c
     if (n > pp->c.ack_cap)
         n = pp->c.ack_cap;
     if (n > 0) {
-        qsort(pp->c.ack_us, n, sizeof(*pp->c.ack_us), cmp_u32);
         res->have_ack = 1;
-        res->ack_p50_s = pp->c.ack_us[(n - 1) / 2] / 1e6;
-        res->ack_p99_s = pp->c.ack_us[(size_t)((double)(n - 1) * 0.99)] / 1e6;
-        res->ack_max_s = pp->c.ack_us[n - 1] / 1e6;
+        bench_quantiles_us(pp->c.ack_us, n, &res->ack_p50_s, &res->ack_p99_s, &res->ack_max_s);
     }
     free(pp->c.ack_us);
     rd_kafka_topic_destroy(pp->rkt);
@@ -546,7 +551,8 @@ out:
  * ------------------------------------------------------------------------ */
 
 int bench_read_topic(const char *bootstrap, const char *topic, uint64_t count, bench_msg_cb cb,
-                     void *opaque, const volatile sig_atomic_t *stop, struct bench_progress *pg,
+                     void *opaque, const struct bench_read_opts *opts,
+                     const volatile sig_atomic_t *stop, struct bench_progress *pg,
                      const char *label, struct bench_read_result *res, char *errstr,
                      size_t errstr_size)
 {
@@ -576,7 +582,8 @@ int bench_read_topic(const char *bootstrap, const char *topic, uint64_t count, b
         NULL,
     };
     /* clang-format on */
-    if (conf_set_all(conf, kv, errstr, errstr_size) < 0) {
+    if (conf_set_all(conf, kv, errstr, errstr_size) < 0 ||
+        (opts && opts->kv && conf_set_all(conf, opts->kv, errstr, errstr_size) < 0)) {
         rd_kafka_conf_destroy(conf);
         return -1;
     }
@@ -600,6 +607,8 @@ int bench_read_topic(const char *bootstrap, const char *topic, uint64_t count, b
         snprintf(errstr, errstr_size, "assign %s: %s", topic, rd_kafka_err2str(err));
         goto out;
     }
+    if (opts && opts->on_assigned && opts->on_assigned(opts->opaque, errstr, errstr_size) < 0)
+        goto out;
     int64_t first_us = 0, last_us = 0, last_msg_ms = bench_mono_ms();
     while (res->messages < count) {
         if (*stop) {

@@ -62,6 +62,10 @@ int bench_produce_all(const char *bootstrap, const char *topic, const struct ben
                       struct bench_progress *pg, const char *label,
                       struct bench_produce_result *res, char *errstr, size_t errstr_size);
 
+/* Quantiles of n latencies in microseconds (sorted in place; nearest
+ * rank): p50, p99 and the max in seconds.  n must be > 0. */
+void bench_quantiles_us(uint32_t *us, size_t n, double *p50_s, double *p99_s, double *max_s);
+
 struct bench_paced;
 
 /* Starts a thread producing events [from, to) of es to topic at `rate`
@@ -97,12 +101,23 @@ struct bench_read_result {
     double rate;
 };
 
+/* What a read may add to the defaults (every field may be NULL). */
+struct bench_read_opts {
+    const char *const *kv; /* more librdkafka properties, name/value pairs, NULL-ended */
+    /* Called once the partitions are assigned, before the first poll (the
+     * event-age phase starts its producer there).  Returns 0, or -1 to
+     * stop the read (with errstr). */
+    int (*on_assigned)(void *opaque, char *errstr, size_t errstr_size);
+    void *opaque;
+};
+
 /* Reads topic from the beginning of every partition (assign(), no group),
  * calling cb (may be NULL) for each message, until `count` messages were
  * read.  cb returning -1 stops the read with an error.  Gives up after 60 s
- * without a message.  Returns 0, or -1 with errstr. */
+ * without a message.  opts may be NULL.  Returns 0, or -1 with errstr. */
 int bench_read_topic(const char *bootstrap, const char *topic, uint64_t count, bench_msg_cb cb,
-                     void *opaque, const volatile sig_atomic_t *stop, struct bench_progress *pg,
+                     void *opaque, const struct bench_read_opts *opts,
+                     const volatile sig_atomic_t *stop, struct bench_progress *pg,
                      const char *label, struct bench_read_result *res, char *errstr,
                      size_t errstr_size);
 

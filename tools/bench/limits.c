@@ -205,8 +205,8 @@ int bench_limit_naive(const struct bench_target *t, const char *schemas_dir, int
     if (!nv.p)
         return -1;
     struct bench_read_result rr;
-    int rc = bench_read_topic(bootstrap, topic, count, naive_one, &nv, stop, pg, "naive consumer",
-                              &rr, errstr, errstr_size);
+    int rc = bench_read_topic(bootstrap, topic, count, naive_one, &nv, NULL, stop, pg,
+                              "naive consumer", &rr, errstr, errstr_size);
     if (rc < 0 && nv.error[0])
         snprintf(errstr, errstr_size, "naive consumer: %s", nv.error);
     out->seconds = rr.seconds;

@@ -85,6 +85,7 @@ extern char **environ;
 #define NAIVE_PREFIX      20000
 #define AGE_FALLBACK_RATE 5000.0
 #define AGE_SETTLE_MS     1000 /* from the consumer's assignment to the first paced event */
+#define AGE_CPU_MIN_S     0.5  /* shorter phases get no CPU column (10 ms ticks) */
 #define SCALE_EVENTS      50000
 #define PAIR_PARTITIONS   8
 #define PAIR_MAX_EVENTS   200000
@@ -254,11 +255,16 @@ static int parse_only(const char *text, unsigned *only)
 static int parse_flags(int argc, char **argv, struct options *o)
 {
     static const struct option longopts[] = {
-        {"events", required_argument, NULL, 'e'}, {"runs", required_argument, NULL, 'r'},
-        {"quick", no_argument, NULL, 'q'},        {"skip", required_argument, NULL, 's'},
-        {"only", required_argument, NULL, 'o'},   {"json", required_argument, NULL, 'j'},
-        {"keep", no_argument, NULL, 'k'},         {"redis-server", required_argument, NULL, 'R'},
-        {"age-rate", required_argument, NULL, 'a'}, {"help", no_argument, NULL, 'h'},
+        {"events", required_argument, NULL, 'e'},
+        {"runs", required_argument, NULL, 'r'},
+        {"quick", no_argument, NULL, 'q'},
+        {"skip", required_argument, NULL, 's'},
+        {"only", required_argument, NULL, 'o'},
+        {"json", required_argument, NULL, 'j'},
+        {"keep", no_argument, NULL, 'k'},
+        {"redis-server", required_argument, NULL, 'R'},
+        {"age-rate", required_argument, NULL, 'a'},
+        {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     uint64_t events = 0, runs = 0, v;
@@ -409,7 +415,8 @@ struct pass_opts {
     long batch_max;               /* 0: the program's default */
     const char *const *extra_env; /* NULL-terminated, may be NULL */
     int warmup_ms;
-    int (*on_ready)(void *, char *, size_t);
+    int (*on_ready)(void *, struct bench_run *, char *, size_t);
+    void (*on_done)(void *, struct bench_run *);
     void *opaque;
 };
 
@@ -438,6 +445,7 @@ static int consumer_pass(struct bench *b, const struct bench_target *t, const ch
         .warmup_ms = po->warmup_ms,
         .expected = to - from,
         .on_ready = po->on_ready,
+        .on_done = po->on_done,
         .opaque = po->opaque,
     };
     int64_t since_us = cf_wall_us();
@@ -488,7 +496,7 @@ static int phase_limits(struct bench *b, const struct bench_target *t,
     size_t n = es->n;
     bench_progress_note(&b->pg, "limits (a): reading %s with a plain librdkafka consumer",
                         t->topic);
-    if (bench_read_topic(b->broker.bootstrap, t->topic, n, NULL, NULL, b->stop, &b->pg,
+    if (bench_read_topic(b->broker.bootstrap, t->topic, n, NULL, NULL, NULL, b->stop, &b->pg,
                          "Kafka read only", &r->read, errstr, errstr_size) < 0)
         return -1;
     r->have_read = 1;
@@ -616,7 +624,25 @@ out:
     return rc;
 }
 
-/* The event-age phase starts its producer once the consumer is ready. */
+/* CPU seconds so far of every process of the event-age phase; -1 where
+ * one could not be read. */
+struct cpu_snap {
+    int64_t mono_us;
+    double consumer, redis, broker, bench;
+};
+
+static void cpu_snap_take(struct bench *b, struct bench_run *run, struct cpu_snap *c)
+{
+    c->mono_us = bench_mono_us();
+    c->consumer = bench_proc_cpu_now_s(&run->inst[0].proc);
+    c->redis = bench_proc_cpu_now_s(&b->redis.proc);
+    c->broker = bench_proc_cpu_now_s(&b->broker.proc);
+    c->bench = bench_self_cpu_s();
+}
+
+/* The event-age phase starts its producer once the consumer is ready, and
+ * reads every process's CPU time at the start and once the events are
+ * applied. */
 struct age_ctx {
     struct bench *b;
     const char *topic;
@@ -624,23 +650,116 @@ struct age_ctx {
     size_t from, to;
     double rate;
     struct bench_paced *pp;
+    struct cpu_snap start, end;
+    int have_end;
 };
 
-static int age_on_ready(void *opaque, char *errstr, size_t errstr_size)
+/* A site's events meet a reader that is already fetching: after its
+ * partitions are assigned it still looks up their offsets and starts its
+ * fetchers, and events produced meanwhile would wait for that start-up
+ * (about 150 ms on the mock) instead of for the reader. */
+static int age_start(struct age_ctx *a, char *errstr, size_t errstr_size)
 {
-    struct age_ctx *a = opaque;
-    /* A site's events meet a consumer that is already fetching: after its
-     * partitions are assigned it still looks up their offsets and starts
-     * its fetchers, and events produced meanwhile would wait for that
-     * start-up (about 150 ms on the mock) instead of for the consumer. */
-    bench_sleep_ms(AGE_SETTLE_MS);
     a->pp = bench_paced_start(a->b->broker.bootstrap, a->topic, a->es, a->from, a->to, a->rate,
                               a->b->stop, errstr, errstr_size);
     return a->pp ? 0 : -1;
 }
 
+static int age_on_ready(void *opaque, struct bench_run *run, char *errstr, size_t errstr_size)
+{
+    struct age_ctx *a = opaque;
+    bench_sleep_ms(AGE_SETTLE_MS);
+    cpu_snap_take(a->b, run, &a->start);
+    return age_start(a, errstr, errstr_size);
+}
+
+static void age_on_done(void *opaque, struct bench_run *run)
+{
+    struct age_ctx *a = opaque;
+    cpu_snap_take(a->b, run, &a->end);
+    a->have_end = 1;
+}
+
+/* Cores used over the phase: (CPU seconds at the end - at the start) /
+ * wall seconds; -1 when either reading is missing. */
+static double cores_used(double start, double end, double wall_s)
+{
+    if (start < 0 || end < 0 || wall_s <= 0)
+        return -1;
+    return (end - start) / wall_s;
+}
+
+/* The bare reader's side of an event-age row: every message's age when
+ * read, in microseconds. */
+struct reader_age {
+    struct age_ctx *a;
+    uint32_t *us;
+    size_t n, cap;
+};
+
+static int reader_on_assigned(void *opaque, char *errstr, size_t errstr_size)
+{
+    struct reader_age *ra = opaque;
+    bench_sleep_ms(AGE_SETTLE_MS);
+    return age_start(ra->a, errstr, errstr_size);
+}
+
+static int reader_age_one(const rd_kafka_message_t *msg, void *opaque)
+{
+    struct reader_age *ra = opaque;
+    int64_t ts = rd_kafka_message_timestamp(msg, NULL);
+    if (ts <= 0 || ra->n >= ra->cap)
+        return 0;
+    int64_t age = cf_wall_us() - ts * 1000;
+    ra->us[ra->n++] = age < 0 ? 0 : age > UINT32_MAX ? UINT32_MAX : (uint32_t)age;
+    return 0;
+}
+
+/* The same paced stream read by a bare librdkafka reader (no decoding, no
+ * Redis) with the consumer's fetch wait: the age the broker and this
+ * machine allow, beside the consumer's.  Fills g's reader fields. */
+static int reader_age_row(struct bench *b, const struct bench_target *t,
+                          const struct bench_events *es, size_t from, size_t to, int parts,
+                          double rate, const char *suffix, struct bench_age_row *g, char *errstr,
+                          size_t errstr_size)
+{
+    char topic[128];
+    snprintf(topic, sizeof(topic), "bench.%s.age.%s.reader", t->name, suffix);
+    if (make_topic(b, topic, parts, errstr, errstr_size) < 0)
+        return -1;
+    struct age_ctx a = {.b = b, .topic = topic, .es = es, .from = from, .to = to, .rate = rate};
+    struct reader_age ra = {.a = &a, .cap = to - from};
+    ra.us = malloc(ra.cap * sizeof(*ra.us));
+    if (!ra.us) {
+        snprintf(errstr, errstr_size, "reader age: out of memory");
+        return -1;
+    }
+    char wait[16];
+    snprintf(wait, sizeof(wait), "%d", BENCH_AGE_READER_FETCH_WAIT_MS);
+    const char *const kv[] = {"fetch.wait.max.ms", wait, NULL};
+    struct bench_read_opts opts = {.kv = kv, .on_assigned = reader_on_assigned, .opaque = &ra};
+    struct bench_read_result rr;
+    int rc = bench_read_topic(b->broker.bootstrap, topic, to - from, reader_age_one, &ra, &opts,
+                              b->stop, &b->pg, "event age, bare reader", &rr, errstr, errstr_size);
+    if (a.pp) {
+        struct bench_produce_result pr;
+        char why[512];
+        if (bench_paced_join(a.pp, &pr, why, sizeof(why)) < 0 && rc == 0) {
+            snprintf(errstr, errstr_size, "%s", why);
+            rc = -1;
+        }
+    }
+    if (rc == 0 && ra.n > 0) {
+        g->have_reader = 1;
+        bench_quantiles_us(ra.us, ra.n, &g->reader_p50, &g->reader_p99, &g->reader_max);
+    }
+    free(ra.us);
+    return rc;
+}
+
 /* One row of the event-age table: a fresh topic, the paced producer, the
- * consumer with the given settings. */
+ * consumer with the given settings; then the bare reader on a topic of
+ * its own. */
 static int age_row(struct bench *b, const struct bench_target *t, const struct bench_events *es,
                    double rate, const char *suffix, const char *setting,
                    const char *const *extra_env, char *errstr, size_t errstr_size)
@@ -671,12 +790,13 @@ static int age_row(struct bench *b, const struct bench_target *t, const struct b
                         "event age (%s): %zu events at %.0f events/s (%.1f s) to %s (%d "
                         "partitions) while the consumer runs",
                         setting, count, rate, (double)count / rate, topic, parts);
-    struct age_ctx a = {b, topic, es, from, to, rate, NULL};
+    struct age_ctx a = {.b = b, .topic = topic, .es = es, .from = from, .to = to, .rate = rate};
     struct pass_opts po = {
         .instances = 1,
         .extra_env = extra_env,
         .warmup_ms = BENCH_AGE_WARMUP_MS,
         .on_ready = age_on_ready,
+        .on_done = age_on_done,
         .opaque = &a,
     };
     struct bench_produce_result pr;
@@ -698,6 +818,12 @@ static int age_row(struct bench *b, const struct bench_target *t, const struct b
     struct bench_age_row *g = &r->age[r->nage++];
     const struct bench_instance *in = &run.inst[0];
     memset(g, 0, sizeof(*g));
+    bench_progress_note(&b->pg,
+                        "event age (%s): the same %zu events at %.0f events/s read by a bare "
+                        "reader",
+                        setting, count, rate);
+    if (reader_age_row(b, t, es, from, to, parts, rate, suffix, g, errstr, errstr_size) < 0)
+        return -1;
     snprintf(g->setting, sizeof(g->setting), "%s", setting);
     g->target_rate = rate;
     g->achieved_rate = pr.rate;
@@ -710,6 +836,13 @@ static int age_row(struct bench *b, const struct bench_target *t, const struct b
     g->ack_p50 = pr.ack_p50_s;
     g->ack_p99 = pr.ack_p99_s;
     g->ack_max = pr.ack_max_s;
+    g->cpu_wall_s = a.have_end ? (double)(a.end.mono_us - a.start.mono_us) / 1e6 : 0;
+    if (g->cpu_wall_s < AGE_CPU_MIN_S)
+        g->cpu_wall_s = 0; /* too short for /proc's 10 ms ticks: not measured */
+    g->cpu_consumer = cores_used(a.start.consumer, a.end.consumer, g->cpu_wall_s);
+    g->cpu_redis = cores_used(a.start.redis, a.end.redis, g->cpu_wall_s);
+    g->cpu_broker = cores_used(a.start.broker, a.end.broker, g->cpu_wall_s);
+    g->cpu_bench = cores_used(a.start.bench, a.end.bench, g->cpu_wall_s);
     if (in->have_age) {
         g->p50 = bench_histogram_quantile(&in->age, 0.50, &g->p50_overflow);
         g->p99 = bench_histogram_quantile(&in->age, 0.99, &g->p99_overflow);
@@ -774,8 +907,8 @@ static int scale_point(struct bench *b, const struct bench_target *t, const char
             return -1;
         /* (a) on this topic: what reading alone reaches on these events. */
         struct bench_read_result rr;
-        if (bench_read_topic(b->broker.bootstrap, topic, to - from, NULL, NULL, b->stop, &b->pg,
-                             "read only", &rr, errstr, errstr_size) < 0)
+        if (bench_read_topic(b->broker.bootstrap, topic, to - from, NULL, NULL, NULL, b->stop,
+                             &b->pg, "read only", &rr, errstr, errstr_size) < 0)
             return -1;
         read_rate = rr.rate;
     }

@@ -353,6 +353,53 @@ long bench_proc_hwm_kib(struct bench_proc *p)
     return kib;
 }
 
+double bench_proc_cpu_now_s(struct bench_proc *p)
+{
+    if (!bench_proc_alive(p))
+        return -1;
+    char path[64], line[1024];
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)p->pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -1;
+    char *got = fgets(line, sizeof(line), f);
+    fclose(f);
+    if (!got)
+        return -1;
+    /* "pid (comm) state ppid ...": comm may hold spaces and parentheses,
+     * so the fields are counted from its last ')'. utime and stime are
+     * fields 14 and 15, the 12th and 13th after it. */
+    const char *at = strrchr(line, ')');
+    if (!at)
+        return -1;
+    at++;
+    unsigned long long ticks[2];
+    for (int field = 3, k = 0; field <= 15; field++) {
+        while (*at == ' ')
+            at++;
+        if (!*at)
+            return -1;
+        if (field >= 14) {
+            char *end;
+            ticks[k++] = strtoull(at, &end, 10);
+            at = end;
+        } else {
+            at += strcspn(at, " ");
+        }
+    }
+    long hz = sysconf(_SC_CLK_TCK);
+    return hz > 0 ? (double)(ticks[0] + ticks[1]) / (double)hz : -1;
+}
+
+double bench_self_cpu_s(void)
+{
+    struct rusage u;
+    if (getrusage(RUSAGE_SELF, &u) < 0)
+        return -1;
+    return (double)u.ru_utime.tv_sec + (double)u.ru_utime.tv_usec / 1e6 +
+           (double)u.ru_stime.tv_sec + (double)u.ru_stime.tv_usec / 1e6;
+}
+
 /* ------------------------------------------------------------------------
  * Ports and logs
  * ------------------------------------------------------------------------ */

@@ -85,6 +85,15 @@ double bench_proc_cpu_s(const struct bench_proc *p);
  * it, so ru_maxrss would measure the benchmark, not the program. */
 long bench_proc_hwm_kib(struct bench_proc *p);
 
+/* The running child's CPU seconds so far (user + system, every thread,
+ * from /proc/<pid>/stat: clock ticks, 10 ms here), or -1 when it cannot
+ * be read (not running). */
+double bench_proc_cpu_now_s(struct bench_proc *p);
+
+/* The benchmark's own CPU seconds so far (getrusage: every thread, the
+ * paced producer's and librdkafka's included). */
+double bench_self_cpu_s(void);
+
 /* A TCP port of 127.0.0.1 nobody listens on right now (bound and
  * released: a small race, which the callers retry), or -1. */
 int bench_free_port(void);

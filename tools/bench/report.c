@@ -276,6 +276,31 @@ static void md_consumer(const struct bench_results *r, FILE *out)
     }
 }
 
+/* "0.31 / 0.60 / 0.47 / 0.68 = 2.06 (over 0.9 s)"; "n/a" for an unknown
+ * share (it counts as 0 in the sum, which then says so). */
+static void cpu_text(const struct bench_age_row *g, char *buf, size_t size)
+{
+    if (g->cpu_wall_s <= 0) {
+        snprintf(buf, size, "n/a");
+        return;
+    }
+    const double v[] = {g->cpu_consumer, g->cpu_redis, g->cpu_broker, g->cpu_bench};
+    char part[4][16];
+    double sum = 0;
+    int known = 1;
+    for (size_t k = 0; k < 4; k++) {
+        if (v[k] < 0) {
+            snprintf(part[k], sizeof(part[k]), "n/a");
+            known = 0;
+        } else {
+            snprintf(part[k], sizeof(part[k]), "%.2f", v[k]);
+            sum += v[k];
+        }
+    }
+    snprintf(buf, size, "%s / %s / %s / %s = %s%.2f (over %.1f s)", part[0], part[1], part[2],
+             part[3], known ? "" : "at least ", sum, g->cpu_wall_s);
+}
+
 static void md_age(const struct bench_results *r, FILE *out)
 {
     char a[48], b[48], c[48], d[48], e[48];
@@ -299,15 +324,32 @@ static void md_age(const struct bench_results *r, FILE *out)
             r->quick ? BENCH_AGE_SECONDS_QUICK : BENCH_AGE_SECONDS,
             num(BENCH_AGE_MAX_EVENTS, b, sizeof(b)));
     fprintf(out,
-            "The last column is the producer's own latency, from its produce call to the "
+            "The broker ack column is the producer's own latency, from its produce call to the "
             "broker's acknowledgement (nearest rank over every event): an event cannot be "
             "applied before the broker has appended it, so that part of the age is the "
             "broker's (here the mock's single thread, shared with the consumer's fetches) and "
             "not the fleet's.\n\n");
     fprintf(out,
+            "The bare reader: the same events, paced the same way, produced to a topic of their "
+            "own and read by a librdkafka reader that does nothing else (no decoding, no Redis) "
+            "with the consumer's fetch.wait.max.ms of %d ms; its age is when it read each "
+            "event (nearest rank over every event).  It is the age this broker and this machine "
+            "allow before the fleet does any work, as (a) is for throughput.\n\n",
+            BENCH_AGE_READER_FETCH_WAIT_MS);
+    fprintf(out,
+            "The CPU column: the cores each process used from the first paced event to the last "
+            "applied one (its CPU seconds over that wall time; the consumer, Redis and the broker "
+            "from /proc/<pid>/stat in 10 ms ticks, the benchmark from getrusage: the paced "
+            "producer and its librdkafka threads, and the benchmark's polling; n/a for a phase "
+            "under 0.5 s).  They share the machine's %ld cores: a sum near that means the machine, "
+            "not one process, set the "
+            "pace.\n\n",
+            sysconf(_SC_NPROCESSORS_ONLN));
+    fprintf(out,
             "| consumer setting | events | achieved events/s | seconds | p50 | p99 | max | "
-            "p50 / p99 after the first %d ms | broker ack p50 / p99 / max |\n"
-            "|---|---|---|---|---|---|---|---|---|\n",
+            "p50 / p99 after the first %d ms | broker ack p50 / p99 / max | bare reader p50 / "
+            "p99 / max | CPU, cores: consumer / Redis / broker / producer = sum (over s) |\n"
+            "|---|---|---|---|---|---|---|---|---|---|---|\n",
             BENCH_AGE_WARMUP_MS);
     for (int i = 0; i < r->nage; i++) {
         const struct bench_age_row *g = &r->age[i];
@@ -332,9 +374,21 @@ static void md_age(const struct bench_results *r, FILE *out)
         } else {
             snprintf(ack, sizeof(ack), "n/a");
         }
-        fprintf(out, "| %s | %s | %s | %.1f | %s | %s | %s | %s | %s |\n", g->setting,
+        char reader[96];
+        if (g->have_reader) {
+            char x[24], y[24], z[24];
+            seconds_text(g->reader_p50, 0, x, sizeof(x));
+            seconds_text(g->reader_p99, 0, y, sizeof(y));
+            seconds_text(g->reader_max, 0, z, sizeof(z));
+            snprintf(reader, sizeof(reader), "%s / %s / %s", x, y, z);
+        } else {
+            snprintf(reader, sizeof(reader), "n/a");
+        }
+        char cpu[128];
+        cpu_text(g, cpu, sizeof(cpu));
+        fprintf(out, "| %s | %s | %s | %.1f | %s | %s | %s | %s | %s | %s | %s |\n", g->setting,
                 num((double)g->events, d, sizeof(d)), num(g->achieved_rate, e, sizeof(e)),
-                g->seconds, a, b, c, steady, ack);
+                g->seconds, a, b, c, steady, ack, reader, cpu);
     }
     fprintf(out, "\nThe mock answers a fetch that finds no new data only after the consumer's full "
                  "fetch.wait.max.ms and does not wake up when data arrives, unlike a real broker's "
@@ -581,19 +635,19 @@ static void md_summary(const struct bench_results *all, size_t n, FILE *out)
             snprintf(checks, sizeof(checks), "FAILED: see below");
         else
             snprintf(checks, sizeof(checks), "%d of %d ok", r->nchecks - bad, r->nchecks);
-        fprintf(out,
-                "| %s | %s | %s | %s | %s | %s | %.2f | %.1f | %.2f | %.2f | %.4f | %.2f | %.2f / "
-                "%.2f | %.1f | %.1f | %s | %s |\n",
-                r->consumer, rate, r->have_read ? num(r->read.rate, d, sizeof(d)) : "n/a",
-                r->have_plain ? num(r->plain.set_rate, e, sizeof(e)) : "n/a",
-                r->have_fleet ? num(r->fleet.ops_rate, f, sizeof(f)) : "n/a",
-                r->have_naive ? num(r->naive.rate, a, sizeof(a)) : "n/a",
-                ratio_of(r->rate.median, lim),
-                ratio_of(r->rate.median, r->have_naive ? r->naive.rate : 0),
-                ratio_of(r->rate.median * r->ops_sent_pe.median,
-                         r->have_fleet ? r->fleet.ops_rate : 0),
-                r->redis_busy.median, r->round_trips_pe.median, r->commands_pe.median, r->ops_planned_pe.median,
-                r->ops_sent_pe.median, r->cpu_s_per_m.median, r->rss_mib.median, age, checks);
+        fprintf(
+            out,
+            "| %s | %s | %s | %s | %s | %s | %.2f | %.1f | %.2f | %.2f | %.4f | %.2f | %.2f / "
+            "%.2f | %.1f | %.1f | %s | %s |\n",
+            r->consumer, rate, r->have_read ? num(r->read.rate, d, sizeof(d)) : "n/a",
+            r->have_plain ? num(r->plain.set_rate, e, sizeof(e)) : "n/a",
+            r->have_fleet ? num(r->fleet.ops_rate, f, sizeof(f)) : "n/a",
+            r->have_naive ? num(r->naive.rate, a, sizeof(a)) : "n/a", ratio_of(r->rate.median, lim),
+            ratio_of(r->rate.median, r->have_naive ? r->naive.rate : 0),
+            ratio_of(r->rate.median * r->ops_sent_pe.median, r->have_fleet ? r->fleet.ops_rate : 0),
+            r->redis_busy.median, r->round_trips_pe.median, r->commands_pe.median,
+            r->ops_planned_pe.median, r->ops_sent_pe.median, r->cpu_s_per_m.median,
+            r->rss_mib.median, age, checks);
     }
     fprintf(out, "\n");
 }
@@ -627,6 +681,20 @@ void bench_report_markdown(const struct bench_results *all, size_t n, double wal
 /* ------------------------------------------------------------------------
  * JSON
  * ------------------------------------------------------------------------ */
+
+/* {"wall_s", "consumer", "redis", "broker", "producer"}: cores; null
+ * where unknown, or the whole object when not measured. */
+static json_t *cpu_json(const struct bench_age_row *g)
+{
+    if (g->cpu_wall_s <= 0)
+        return json_null();
+    const double v[] = {g->cpu_consumer, g->cpu_redis, g->cpu_broker, g->cpu_bench};
+    const char *names[] = {"consumer", "redis", "broker", "producer"};
+    json_t *o = json_pack("{s:f}", "wall_s", g->cpu_wall_s);
+    for (size_t k = 0; k < 4; k++)
+        json_object_set_new(o, names[k], v[k] >= 0 ? json_real(v[k]) : json_null());
+    return o;
+}
 
 static json_t *stat_json(const struct bench_stat *s)
 {
@@ -710,13 +778,12 @@ static json_t *one_json(const struct bench_results *r)
             const struct bench_run_row *x = &r->run[i];
             json_t *o = json_pack(
                 "{s:o,s:b,s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:i}", "events_per_s",
-                opt_rate(x->rate),
-                "rate_polled", x->rate_observed, "seconds", x->seconds, "fcalls_per_event",
-                x->fcalls_pe, "round_trips_per_event", x->round_trips_pe, "ops_planned_per_event",
-                x->ops_planned_pe, "ops_sent_per_event", x->ops_sent_pe, "redis_commands_per_event",
-                x->commands_pe, "cpu_s_per_million_events", x->cpu_s_per_m, "peak_rss_mib",
-                x->rss_mib, "redis_cpu_s_per_million_events", x->redis_cpu_s_per_m, "redis_busy",
-                x->redis_busy, "exit_status", x->exit_status);
+                opt_rate(x->rate), "rate_polled", x->rate_observed, "seconds", x->seconds,
+                "fcalls_per_event", x->fcalls_pe, "round_trips_per_event", x->round_trips_pe,
+                "ops_planned_per_event", x->ops_planned_pe, "ops_sent_per_event", x->ops_sent_pe,
+                "redis_commands_per_event", x->commands_pe, "cpu_s_per_million_events",
+                x->cpu_s_per_m, "peak_rss_mib", x->rss_mib, "redis_cpu_s_per_million_events",
+                x->redis_cpu_s_per_m, "redis_busy", x->redis_busy, "exit_status", x->exit_status);
             json_array_append_new(runs, o);
         }
         json_t *cmds = json_object();
@@ -724,17 +791,15 @@ static json_t *one_json(const struct bench_results *r)
             json_object_set_new(cmds, r->cmds[i].name, json_real(r->cmds[i].per_event));
         json_object_set_new(
             root, "consumer",
-            json_pack("{s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o}", "runs", runs,
-                      "events_per_s",
-                      stat_json(&r->rate), "fcalls_per_event", stat_json(&r->fcalls_pe),
-                      "round_trips_per_event", stat_json(&r->round_trips_pe),
-                      "ops_planned_per_event", stat_json(&r->ops_planned_pe), "ops_sent_per_event",
-                      stat_json(&r->ops_sent_pe), "redis_commands_per_event",
-                      stat_json(&r->commands_pe), "cpu_s_per_million_events",
-                      stat_json(&r->cpu_s_per_m), "peak_rss_mib", stat_json(&r->rss_mib),
-                      "redis_cpu_s_per_million_events", stat_json(&r->redis_cpu_s_per_m),
-                      "redis_busy", stat_json(&r->redis_busy),
-                      "redis_commands_per_event_median_run", cmds));
+            json_pack(
+                "{s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o}", "runs", runs, "events_per_s",
+                stat_json(&r->rate), "fcalls_per_event", stat_json(&r->fcalls_pe),
+                "round_trips_per_event", stat_json(&r->round_trips_pe), "ops_planned_per_event",
+                stat_json(&r->ops_planned_pe), "ops_sent_per_event", stat_json(&r->ops_sent_pe),
+                "redis_commands_per_event", stat_json(&r->commands_pe), "cpu_s_per_million_events",
+                stat_json(&r->cpu_s_per_m), "peak_rss_mib", stat_json(&r->rss_mib),
+                "redis_cpu_s_per_million_events", stat_json(&r->redis_cpu_s_per_m), "redis_busy",
+                stat_json(&r->redis_busy), "redis_commands_per_event_median_run", cmds));
         json_t *ratios = json_object();
         if (r->rate.median > 0) {
             if (r->have_read && r->read.rate > 0)
@@ -763,19 +828,24 @@ static json_t *one_json(const struct bench_results *r)
         const struct bench_age_row *g = &r->age[i];
         json_array_append_new(
             ages,
-            json_pack("{s:s,s:f,s:f,s:f,s:I,s:i,s:I,s:f,s:f,s:f,s:b,s:b,s:o,s:o,s:i,s:s,s:o}",
-                      "consumer_setting", g->setting, "target_events_per_s", g->target_rate,
-                      "achieved_events_per_s", g->achieved_rate, "seconds", g->seconds, "events",
-                      (json_int_t)g->events, "partitions", g->partitions, "observations",
-                      (json_int_t)g->count, "p50_s", g->p50, "p99_s", g->p99, "max_s", g->max,
-                      "p50_in_overflow_bucket", g->p50_overflow, "p99_in_overflow_bucket",
-                      g->p99_overflow, "steady_p50_s",
-                      g->steady_p50 >= 0 ? json_real(g->steady_p50) : json_null(), "steady_p99_s",
-                      g->steady_p99 >= 0 ? json_real(g->steady_p99) : json_null(), "warmup_ms",
-                      BENCH_AGE_WARMUP_MS, "quantiles", "bucket-interpolated", "broker_ack",
-                      g->have_ack ? json_pack("{s:f,s:f,s:f}", "p50_s", g->ack_p50, "p99_s",
-                                              g->ack_p99, "max_s", g->ack_max)
-                                  : json_null()));
+            json_pack(
+                "{s:s,s:f,s:f,s:f,s:I,s:i,s:I,s:f,s:f,s:f,s:b,s:b,s:o,s:o,s:i,s:s,s:o,s:o,s:o}",
+                "consumer_setting", g->setting, "target_events_per_s", g->target_rate,
+                "achieved_events_per_s", g->achieved_rate, "seconds", g->seconds, "events",
+                (json_int_t)g->events, "partitions", g->partitions, "observations",
+                (json_int_t)g->count, "p50_s", g->p50, "p99_s", g->p99, "max_s", g->max,
+                "p50_in_overflow_bucket", g->p50_overflow, "p99_in_overflow_bucket",
+                g->p99_overflow, "steady_p50_s",
+                g->steady_p50 >= 0 ? json_real(g->steady_p50) : json_null(), "steady_p99_s",
+                g->steady_p99 >= 0 ? json_real(g->steady_p99) : json_null(), "warmup_ms",
+                BENCH_AGE_WARMUP_MS, "quantiles", "bucket-interpolated", "broker_ack",
+                g->have_ack ? json_pack("{s:f,s:f,s:f}", "p50_s", g->ack_p50, "p99_s", g->ack_p99,
+                                        "max_s", g->ack_max)
+                            : json_null(),
+                "cpu_cores", cpu_json(g), "bare_reader",
+                g->have_reader ? json_pack("{s:f,s:f,s:f}", "p50_s", g->reader_p50, "p99_s",
+                                           g->reader_p99, "max_s", g->reader_max)
+                               : json_null()));
     }
     json_object_set_new(root, "event_age", ages);
 
@@ -784,16 +854,15 @@ static json_t *one_json(const struct bench_results *r)
         const struct bench_scale_row *s = &r->scale[i];
         json_array_append_new(
             scale,
-            json_pack("{s:f,s:I,s:I,s:s,s:s,s:I,s:f,s:f,s:o,s:b,s:f,s:f,s:f,s:f,s:f,s:f}", "seconds",
-                      s->seconds, "role_members", (json_int_t)s->members, "fanouts",
+            json_pack("{s:f,s:I,s:I,s:s,s:s,s:I,s:f,s:f,s:o,s:b,s:f,s:f,s:f,s:f,s:f,s:f}",
+                      "seconds", s->seconds, "role_members", (json_int_t)s->members, "fanouts",
                       (json_int_t)s->fanouts, "dimension", s->dimension, "point", s->point,
                       "events", (json_int_t)s->events, "avg_payload_bytes", s->avg_payload,
-                      "read_only_events_per_s", s->read_rate,
-                      "events_per_s", opt_rate(s->rate), "rate_polled", s->rate_observed,
-                      "ops_planned_per_event", s->ops_planned_pe, "ops_sent_per_event",
-                      s->ops_sent_pe, "fcalls_per_event", s->fcalls_pe, "round_trips_per_event",
-                      s->round_trips_pe, "cpu_s_per_million_events", s->cpu_s_per_m,
-                      "peak_rss_mib", s->rss_mib));
+                      "read_only_events_per_s", s->read_rate, "events_per_s", opt_rate(s->rate),
+                      "rate_polled", s->rate_observed, "ops_planned_per_event", s->ops_planned_pe,
+                      "ops_sent_per_event", s->ops_sent_pe, "fcalls_per_event", s->fcalls_pe,
+                      "round_trips_per_event", s->round_trips_pe, "cpu_s_per_million_events",
+                      s->cpu_s_per_m, "peak_rss_mib", s->rss_mib));
     }
     json_object_set_new(root, "scaling", scale);
 

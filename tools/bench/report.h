@@ -34,6 +34,9 @@
 #define BENCH_AGE_MAX_EVENTS    150000 /* see the event-age section of the report */
 #define BENCH_AGE_SECONDS       10
 #define BENCH_AGE_SECONDS_QUICK 3
+/* The bare reader of the event-age phase waits for data as the consumer
+ * does by default (kafka.fetch_wait_max_ms). */
+#define BENCH_AGE_READER_FETCH_WAIT_MS 10
 
 struct bench_stat {
     double median, min, max;
@@ -85,6 +88,15 @@ struct bench_age_row {
      * acknowledgement: a floor under the age that is the broker's. */
     int have_ack;
     double ack_p50, ack_p99, ack_max; /* seconds */
+    /* Cores each process used from the first paced event to the last
+     * applied one (cpu_wall_s; 0: not measured), -1 unknown: the consumer,
+     * Redis, the broker, and this benchmark (the paced producer). */
+    double cpu_wall_s;
+    double cpu_consumer, cpu_redis, cpu_broker, cpu_bench;
+    /* The same paced stream read by a bare reader (nearest rank over every
+     * message; seconds). */
+    int have_reader;
+    double reader_p50, reader_p99, reader_max;
 };
 
 struct bench_check_row {

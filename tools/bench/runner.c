@@ -232,7 +232,7 @@ int bench_run_consumer(const struct bench_run_config *cfg, redisContext *redis,
         bench_progress_update(pg, "%s: waiting for the group to assign partitions", cfg->label);
         bench_sleep_ms(POLL_MS);
     }
-    if (cfg->on_ready && cfg->on_ready(cfg->opaque, errstr, errstr_size) < 0)
+    if (cfg->on_ready && cfg->on_ready(cfg->opaque, out, errstr, errstr_size) < 0)
         goto stop_all;
 
     /* Until every expected event is applied or dead-lettered. */
@@ -266,6 +266,8 @@ int bench_run_consumer(const struct bench_run_config *cfg, redisContext *redis,
             first_seen_ms = now;
         if (out->events >= cfg->expected) {
             done_ms = now;
+            if (cfg->on_done)
+                cfg->on_done(cfg->opaque, out);
             break;
         }
         if (out->events != last_events) {

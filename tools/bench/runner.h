@@ -43,6 +43,8 @@
 
 #define BENCH_MAX_INSTANCES 4
 
+struct bench_run;
+
 struct bench_run_config {
     const char *label;   /* names the log files and the messages, e.g. "run 2" */
     const char *program; /* path of the consumer program */
@@ -60,9 +62,13 @@ struct bench_run_config {
                                    * on_ready, so figures can leave the start-up out */
     uint64_t expected;            /* events to be applied or dead-lettered, all instances */
     /* Called once every instance has partitions assigned (may be NULL):
-     * the event-age phase starts its producer there.  Returns 0, or -1 to
-     * abort the run (with errstr). */
-    int (*on_ready)(void *opaque, char *errstr, size_t errstr_size);
+     * the event-age phase starts its producer there.  run holds the
+     * instances (their processes).  Returns 0, or -1 to abort the run
+     * (with errstr). */
+    int (*on_ready)(void *opaque, struct bench_run *run, char *errstr, size_t errstr_size);
+    /* Called once the expected events are counted, before the wait for
+     * the group's commits (may be NULL): the instances still run. */
+    void (*on_done)(void *opaque, struct bench_run *run);
     void *opaque;
 };
 
