@@ -1012,18 +1012,35 @@ static void runtime_free(struct runtime *rt, const struct cf_setting_table *tabl
  * 60-66 MiB.  A fixed threshold of 1 MiB keeps it at 45-52 MiB for a few
  * mmaps per batch.  GLIBC_TUNABLES in the environment, if any, is the
  * operator's choice and left alone. */
-static void malloc_tune(void)
+enum cf_malloc_tuning cf_malloc_tune(void)
 {
 #if defined(__GLIBC__) && defined(M_MMAP_THRESHOLD)
-    if (!getenv("GLIBC_TUNABLES"))
-        mallopt(M_MMAP_THRESHOLD, 1 << 20);
+    if (getenv("GLIBC_TUNABLES"))
+        return CF_MALLOC_OPERATOR;
+    return mallopt(M_MMAP_THRESHOLD, CF_MMAP_THRESHOLD) == 1 ? CF_MALLOC_FIXED
+                                                             : CF_MALLOC_UNAVAILABLE;
+#else
+    return CF_MALLOC_UNAVAILABLE;
 #endif
+}
+
+const char *cf_malloc_tuning_name(enum cf_malloc_tuning t)
+{
+    switch (t) {
+    case CF_MALLOC_FIXED:
+        return "mmap threshold 1 MiB";
+    case CF_MALLOC_OPERATOR:
+        return "GLIBC_TUNABLES";
+    case CF_MALLOC_UNAVAILABLE:
+        break;
+    }
+    return "allocator defaults";
 }
 
 int cf_runtime_main(const struct cf_consumer_def *def, int argc, char **argv,
                     volatile sig_atomic_t *stop)
 {
-    malloc_tune();
+    enum cf_malloc_tuning malloc_tuning = cf_malloc_tune();
     struct options opt;
     int rc = parse_flags(def, argc, argv, &opt);
     if (rc != 0)
@@ -1174,7 +1191,8 @@ int cf_runtime_main(const struct cf_consumer_def *def, int argc, char **argv,
                 CF_LS("topic", rt->s.kafka_topic), CF_LS("group", rt->s.kafka_group_id),
                 CF_LS("dlq_topic", rt->s.kafka_dlq_topic), CF_LS("brokers", rt->s.kafka_brokers),
                 CF_LS("prefix", rt->s.cache_prefix), CF_LI("batch_max", rt->s.kafka_batch_max),
-                CF_LI("http_port", rt->s.http_port), CF_LB("rewarm", rt->rewarm), CF_LEND);
+                CF_LI("http_port", rt->s.http_port), CF_LB("rewarm", rt->rewarm),
+                CF_LS("malloc", cf_malloc_tuning_name(malloc_tuning)), CF_LEND);
     if (rt->rewarm) {
         int64_t total = 0;
         cf_source_replay_done(rt->src, NULL, &total);

@@ -69,6 +69,23 @@ struct cf_consumer_def {
                   struct cf_plan *plan);
 };
 
+/* The mmap threshold cf_malloc_tune() fixes: blocks from 1 MiB up get an
+ * mmap of their own, given back when freed. */
+#define CF_MMAP_THRESHOLD (1 << 20)
+
+/* What cf_malloc_tune() did. */
+enum cf_malloc_tuning {
+    CF_MALLOC_FIXED,       /* glibc's mmap threshold fixed at CF_MMAP_THRESHOLD */
+    CF_MALLOC_OPERATOR,    /* GLIBC_TUNABLES is set: the operator's choice, left alone */
+    CF_MALLOC_UNAVAILABLE, /* not glibc's malloc (or it refused): its defaults */
+};
+
+/* Called first by cf_runtime_main (see runtime.c for why).  Idempotent. */
+enum cf_malloc_tuning cf_malloc_tune(void);
+
+/* The "malloc" field of the "started" log line. */
+const char *cf_malloc_tuning_name(enum cf_malloc_tuning t);
+
 /* Runs a consumer program: parses argv (getopt_long: --config, --check-config,
  * --print-config, --config-reference, --from-beginning, --help, --version),
  * loads settings, runs until *stop is set (by the program's signal
