@@ -70,8 +70,8 @@ static int child(int operator)
     else
         unsetenv("GLIBC_TUNABLES");
     enum cf_malloc_tuning got = cf_malloc_tune();
-    enum cf_malloc_tuning want =
-        operator ? CF_MALLOC_OPERATOR : (GLIBC_MALLOC ? CF_MALLOC_FIXED : CF_MALLOC_UNAVAILABLE);
+    enum cf_malloc_tuning want = operator? CF_MALLOC_OPERATOR
+                                         : (GLIBC_MALLOC ? CF_MALLOC_FIXED : CF_MALLOC_UNAVAILABLE);
     if (got != want)
         return WRONG_DECISION;
     if (!GLIBC_MALLOC)
@@ -81,9 +81,9 @@ static int child(int operator)
     int own = gets_own_mmap(512 * KIB);
     if (own < 0)
         return OUT_OF_MEMORY;
-    if (!operator && own)
+    if (!operator&& own)
         return HALF_MIB_MMAPPED;
-    if (operator && !own)
+    if (operator&& !own)
         return HALF_MIB_IN_HEAP;
     /* 2 MiB gets its own mmap either way; its free is what makes glibc's
      * dynamic threshold rise to 2 MiB... */
@@ -97,9 +97,9 @@ static int child(int operator)
     own = gets_own_mmap(3 * MIB / 2);
     if (own < 0)
         return OUT_OF_MEMORY;
-    if (!operator && !own)
+    if (!operator&& !own)
         return AFTER_FREE_IN_HEAP;
-    if (operator && own)
+    if (operator&& own)
         return AFTER_FREE_MMAPPED;
     return OK;
 }
@@ -138,7 +138,7 @@ static void run_child(int operator)
     assert_true(WIFEXITED(status));
     int code = WEXITSTATUS(status);
     if (code != OK)
-        fail_msg("%s: %s", operator ? "GLIBC_TUNABLES set" : "no GLIBC_TUNABLES", what(code));
+        fail_msg("%s: %s", operator? "GLIBC_TUNABLES set" : "no GLIBC_TUNABLES", what(code));
 }
 
 static void test_threshold_fixed(void **state)
