@@ -135,10 +135,10 @@ struct runtime {
     rd_kafka_message_t **stash;
     size_t nstash, stash_cap;
 
-    bool down;             /* a dependency fails: fetching paused */
+    bool down; /* a dependency fails: fetching paused */
     int64_t down_since_ms;
     const char *down_dependency;
-    unsigned rand_state;   /* backoff jitter */
+    unsigned rand_state; /* backoff jitter */
     bool stored_since_commit;
     bool rewarm;              /* --rewarm: a replay without a group (source.h) */
     int64_t rewind_logged_ms; /* the last "cannot rewind" warning */
@@ -860,8 +860,7 @@ static void maybe_progress(struct runtime *rt)
         cf_log_emit(rt->lg, CF_LOG_INFO, "progress", CF_LU("events", rt->progress_events),
                     CF_LF("events_per_s", (double)rt->progress_events / secs),
                     CF_LU("applied_total", cf_metric_get(&rt->m->ops_sent)),
-                    CF_LU("refused_total", cf_metric_get(&rt->m->ops_refused)),
-                    CF_LEND);
+                    CF_LU("refused_total", cf_metric_get(&rt->m->ops_refused)), CF_LEND);
     if (rt->rewarm) {
         int64_t read = 0, total = 0;
         cf_source_replay_done(rt->src, &read, &total);
@@ -901,18 +900,13 @@ struct options {
 };
 
 /* Returns -1 to exit with status 2, 1 to exit 0 (help, version), 0 to run. */
-static int parse_flags(const struct cf_consumer_def *def, int argc, char **argv,
-                       struct options *o)
+static int parse_flags(const struct cf_consumer_def *def, int argc, char **argv, struct options *o)
 {
     static const struct option longopts[] = {
-        {"config", required_argument, NULL, 'c'},
-        {"check-config", no_argument, NULL, 'C'},
-        {"print-config", no_argument, NULL, 'P'},
-        {"config-reference", no_argument, NULL, 'R'},
-        {"rewarm", no_argument, NULL, 'W'},
-        {"help", no_argument, NULL, 'h'},
-        {"version", no_argument, NULL, 'V'},
-        {NULL, 0, NULL, 0},
+        {"config", required_argument, NULL, 'c'}, {"check-config", no_argument, NULL, 'C'},
+        {"print-config", no_argument, NULL, 'P'}, {"config-reference", no_argument, NULL, 'R'},
+        {"rewarm", no_argument, NULL, 'W'},       {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},      {NULL, 0, NULL, 0},
     };
     memset(o, 0, sizeof(*o));
     o->config = getenv("CACHEFLEET_CONFIG");
@@ -1085,7 +1079,8 @@ int cf_runtime_main(const struct cf_consumer_def *def, int argc, char **argv,
         if (nl)
             *nl = '\0';
         if (*line)
-            cf_log_emit(rt->lg, CF_LOG_WARN, "configuration warning", CF_LS("detail", line), CF_LEND);
+            cf_log_emit(rt->lg, CF_LOG_WARN, "configuration warning", CF_LS("detail", line),
+                        CF_LEND);
         if (!nl)
             break;
         line = nl + 1;
@@ -1100,8 +1095,8 @@ int cf_runtime_main(const struct cf_consumer_def *def, int argc, char **argv,
     cf_framing_parse(rt->s.schemas_framing, &framing);
     rt->dec = cf_decoder_new(rt->s.schemas_dir, def->schema_file, framing, err, sizeof(err));
     if (!rt->dec) {
-        fprintf(stderr, "cachefleet-%s: configuration error: setting schemas.dir: %s\n",
-                def->name, err);
+        fprintf(stderr, "cachefleet-%s: configuration error: setting schemas.dir: %s\n", def->name,
+                err);
         goto out;
     }
     for (size_t i = 0; i < cf_decoder_writer_count(rt->dec); i++) {
@@ -1109,9 +1104,11 @@ int cf_runtime_main(const struct cf_consumer_def *def, int argc, char **argv,
         const char *file, *problem;
         cf_decoder_writer(rt->dec, i, &id, &file, &problem);
         if (problem)
-            cf_log_emit(rt->lg, CF_LOG_WARN, "writer schema cannot be read; its events will be "
-                        "dead-lettered", CF_LI("schema_id", id), CF_LS("file", file),
-                        CF_LS("error", problem), CF_LEND);
+            cf_log_emit(rt->lg, CF_LOG_WARN,
+                        "writer schema cannot be read; its events will be "
+                        "dead-lettered",
+                        CF_LI("schema_id", id), CF_LS("file", file), CF_LS("error", problem),
+                        CF_LEND);
     }
     rt->handler = def->handler_new(rt->cs, cf_decoder_schema(rt->dec), err, sizeof(err));
     if (!rt->handler) {
@@ -1165,9 +1162,10 @@ int cf_runtime_main(const struct cf_consumer_def *def, int argc, char **argv,
      * pause its partitions again. */
     if (cf_apply_connect(rt->ap) == 0) {
         atomic_store(&rt->m->redis_up, 1);
-        cf_log_emit(rt->lg, CF_LOG_INFO, "redis connected, functions loaded",
-                    CF_LS("host", rt->s.redis_unix_socket[0] ? rt->s.redis_unix_socket : rt->s.redis_host),
-                    CF_LI("port", rt->s.redis_port), CF_LEND);
+        cf_log_emit(
+            rt->lg, CF_LOG_INFO, "redis connected, functions loaded",
+            CF_LS("host", rt->s.redis_unix_socket[0] ? rt->s.redis_unix_socket : rt->s.redis_host),
+            CF_LI("port", rt->s.redis_port), CF_LEND);
     } else if (strncmp(cf_apply_error(rt->ap), "AUTH", 4) == 0) {
         /* Retrying cannot cure this one: say which settings to look at. */
         cf_log_emit(rt->lg, CF_LOG_ERROR,
@@ -1192,7 +1190,9 @@ int cf_runtime_main(const struct cf_consumer_def *def, int argc, char **argv,
                 CF_LS("dlq_topic", rt->s.kafka_dlq_topic), CF_LS("brokers", rt->s.kafka_brokers),
                 CF_LS("prefix", rt->s.cache_prefix), CF_LI("batch_max", rt->s.kafka_batch_max),
                 CF_LI("http_port", rt->s.http_port), CF_LB("rewarm", rt->rewarm),
-                CF_LS("malloc", cf_malloc_tuning_name(malloc_tuning)), CF_LEND);
+                CF_LS("malloc", cf_malloc_tuning_name(malloc_tuning)),
+                CF_LS("librdkafka", rd_kafka_version_str()),
+                CF_LB("prefetch_refill", cf_source_refilling(rt->src)), CF_LEND);
     if (rt->rewarm) {
         int64_t total = 0;
         cf_source_replay_done(rt->src, NULL, &total);
@@ -1239,8 +1239,8 @@ int cf_runtime_main(const struct cf_consumer_def *def, int argc, char **argv,
         (in_hand(rt) + rt->nstash > 0 || !cf_source_replay_done(rt->src, NULL, NULL)))
         status = 1; /* stopped (a signal) before every event was applied */
     maybe_commit(rt, true);
-    cf_log_emit(rt->lg, CF_LOG_INFO, "stopping", CF_LU("events_not_applied", in_hand(rt) + rt->nstash),
-                CF_LEND);
+    cf_log_emit(rt->lg, CF_LOG_INFO, "stopping",
+                CF_LU("events_not_applied", in_hand(rt) + rt->nstash), CF_LEND);
 
 out:
     /* Leave the group before saying so (the revocation logs its own line). */

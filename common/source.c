@@ -54,6 +54,7 @@ struct cf_source {
         pthread_t thread;
         pthread_mutex_t lock;
         pthread_cond_t wake;
+        int needed; /* librdkafka does not know fetch.queue.backoff.ms */
         int started;
         /* Under lock: */
         rd_kafka_topic_partition_list_t *parts; /* what the next query covers */
@@ -65,6 +66,10 @@ struct cf_source {
     } refill;
 };
 
+/* The librdkafka property that makes the refill thread unneeded. */
+#define FETCH_QUEUE_BACKOFF "fetch.queue.backoff.ms"
+
+static int backoff_known(rd_kafka_conf_t *conf, char *errstr, size_t errstr_size);
 static void refill_start(struct cf_source *src);
 static void refill_stop(struct cf_source *src);
 
@@ -120,8 +125,8 @@ rd_kafka_conf_t *cf_kafka_conf_new(const struct cf_settings *s, char *errstr, si
     for (size_t i = 0; i < s->kafka_properties.count; i++) {
         char setting[256];
         snprintf(setting, sizeof(setting), "kafka.property.%s", s->kafka_properties.names[i]);
-        if (set(conf, s->kafka_properties.names[i], s->kafka_properties.values[i], setting,
-                errstr, errstr_size) < 0)
+        if (set(conf, s->kafka_properties.names[i], s->kafka_properties.values[i], setting, errstr,
+                errstr_size) < 0)
             goto fail;
     }
     rd_kafka_conf_set_log_cb(conf, log_cb);
@@ -141,7 +146,8 @@ static char *partitions_text(const rd_kafka_topic_partition_list_t *parts, char 
     size_t len = 0;
     buf[0] = '\0';
     for (int i = 0; i < parts->cnt && len + 16 < size; i++) {
-        int n = snprintf(buf + len, size - len, "%s%d", i ? "," : "", (int)parts->elems[i].partition);
+        int n =
+            snprintf(buf + len, size - len, "%s%d", i ? "," : "", (int)parts->elems[i].partition);
         if (n < 0)
             break;
         len += (size_t)n;
@@ -167,8 +173,8 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 
     cf_metric_add(&src->owner.m->rebalances, 1);
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
-        cf_log_emit(src->owner.lg, CF_LOG_INFO, "partitions assigned",
-                    CF_LS("topic", src->topic), CF_LS("partitions", partitions_text(parts, text, sizeof(text))),
+        cf_log_emit(src->owner.lg, CF_LOG_INFO, "partitions assigned", CF_LS("topic", src->topic),
+                    CF_LS("partitions", partitions_text(parts, text, sizeof(text))),
                     CF_LS("protocol", cooperative ? "cooperative" : "eager"), CF_LEND);
         for (int i = 0; i < parts->cnt; i++)
             rd_kafka_topic_partition_list_add(src->assigned, parts->elems[i].topic,
@@ -321,7 +327,8 @@ static struct cf_source *source_new(const struct cf_settings *s, struct cf_log *
     rd_kafka_conf_t *conf = cf_kafka_conf_new(s, errstr, errstr_size);
     if (!conf)
         goto fail;
-    char session[24], poll_interval[24], queued[24], queued_min[24], stats[24], wait[24], fetch_max[24];
+    char session[24], poll_interval[24], queued[24], queued_min[24], stats[24], wait[24],
+        fetch_max[24];
     /* A replay never commits; its own group id keeps it away from the
      * group's coordinator state even if a commit were attempted. */
     char replay_group[300];
@@ -360,26 +367,33 @@ static struct cf_source *source_new(const struct cf_settings *s, struct cf_log *
             overridden |= strcmp(s->kafka_properties.names[j], props[i].name) == 0;
         if (overridden)
             continue;
-        if (set(conf, props[i].name, props[i].value, props[i].setting ? props[i].setting : props[i].name,
-                errstr, errstr_size) < 0)
+        if (set(conf, props[i].name, props[i].value,
+                props[i].setting ? props[i].setting : props[i].name, errstr, errstr_size) < 0)
             goto fail_conf;
     }
-    /* librdkafka 2.1 and later: the wait after a full prefetch queue is a
-     * setting (1 s by default); the refill thread is for older ones. */
+    /* The wait after a full prefetch queue is a setting from librdkafka 2.2
+     * on (1 s by default); the refill thread is for the ones that do not
+     * know it.  Whether this one does is asked of it, not read from its
+     * version.  An operator's own value (kafka.property) is in force, or
+     * librdkafka refused it above. */
     bool backoff_set = false;
     for (size_t j = 0; j < s->kafka_properties.count; j++)
-        backoff_set |= strcmp(s->kafka_properties.names[j], "fetch.queue.backoff.ms") == 0;
-    if (rd_kafka_version() >= 0x020100ff && !backoff_set &&
-        set(conf, "fetch.queue.backoff.ms", "10", "fetch.queue.backoff.ms", errstr, errstr_size) < 0)
-        goto fail_conf;
+        backoff_set |= strcmp(s->kafka_properties.names[j], FETCH_QUEUE_BACKOFF) == 0;
+    src->refill.needed = !backoff_set;
+    if (!backoff_set) {
+        int known = backoff_known(conf, errstr, errstr_size);
+        if (known < 0)
+            goto fail_conf;
+        src->refill.needed = !known;
+    }
     if (replay) {
         /* A replay ends at each partition's end offset or EOF; a reset to
          * the latest offset (a segment deleted under it) would skip what it
          * is there to read and still look complete. */
         if (set(conf, "auto.offset.reset", "earliest", "kafka.auto_offset_reset", errstr,
                 errstr_size) < 0 ||
-            set(conf, "enable.partition.eof", "true", "kafka.property.enable_partition_eof",
-                errstr, errstr_size) < 0)
+            set(conf, "enable.partition.eof", "true", "kafka.property.enable_partition_eof", errstr,
+                errstr_size) < 0)
             goto fail_conf;
     }
     rd_kafka_conf_set_opaque(conf, src);
@@ -505,7 +519,7 @@ static int replay_assign(struct cf_source *src, const struct cf_settings *s, cha
         } else {
             rd_kafka_topic_partition_list_destroy(src->assigned);
             src->assigned = rd_kafka_topic_partition_list_copy(parts);
-                    atomic_store(&src->owner.m->assigned_partitions, parts->cnt);
+            atomic_store(&src->owner.m->assigned_partitions, parts->cnt);
         }
     }
     rd_kafka_topic_partition_list_destroy(parts);
@@ -732,7 +746,7 @@ int cf_source_rewind(struct cf_source *src, const char *topic, int32_t partition
  * Refilling the prefetch queue
  * ------------------------------------------------------------------------ */
 
-/* librdkafka 2.1 added fetch.queue.backoff.ms; older ones stop fetching a
+/* librdkafka 2.2 added fetch.queue.backoff.ms; older ones stop fetching a
  * partition whose prefetch queue went over queued.max.messages.kbytes (or
  * queued.min.messages) and look at it again only when its broker thread
  * next wakes: up to a second later (rd_kafka_max_block_ms), however fast
@@ -755,9 +769,21 @@ int cf_source_rewind(struct cf_source *src, const char *topic, int32_t partition
  * reader gets). */
 #define REFILL_MIN_MS 10
 
-static int refill_needed(void)
+/* Sets fetch.queue.backoff.ms to REFILL_MIN_MS where librdkafka knows it.
+ * Returns 1 (set), 0 (an older librdkafka: the refill thread is needed),
+ * or -1 with errstr (refused for another reason). */
+static int backoff_known(rd_kafka_conf_t *conf, char *errstr, size_t errstr_size)
 {
-    return rd_kafka_version() < 0x020100ff;
+    char value[16], why[512];
+    snprintf(value, sizeof(value), "%d", REFILL_MIN_MS);
+    rd_kafka_conf_res_t res = rd_kafka_conf_set(conf, FETCH_QUEUE_BACKOFF, value, why, sizeof(why));
+    if (res == RD_KAFKA_CONF_OK)
+        return 1;
+    if (res == RD_KAFKA_CONF_UNKNOWN)
+        return 0;
+    snprintf(errstr, errstr_size, "setting %s: librdkafka refused it: %s", FETCH_QUEUE_BACKOFF,
+             why);
+    return -1;
 }
 
 static void *refill_main(void *arg)
@@ -802,7 +828,7 @@ static void *refill_main(void *arg)
 static void refill_start(struct cf_source *src)
 {
     struct refill *r = &src->refill;
-    if (!refill_needed())
+    if (!r->needed)
         return;
     pthread_mutex_init(&r->lock, NULL);
     pthread_cond_init(&r->wake, NULL);
@@ -817,6 +843,11 @@ static void refill_start(struct cf_source *src)
         return;
     }
     r->started = 1;
+}
+
+int cf_source_refilling(const struct cf_source *src)
+{
+    return src->refill.started;
 }
 
 static void refill_stop(struct cf_source *src)

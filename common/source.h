@@ -110,14 +110,19 @@ void cf_source_pause_one(struct cf_source *src, const char *topic, int32_t parti
 void cf_source_resume(struct cf_source *src);
 
 /* Keeps the prefetch queue filling while the runtime drains a backlog:
- * with librdkafka before 2.1, a partition whose queue went over
- * kafka.queued_max_kbytes is fetched again only when its broker thread
- * next wakes, up to a second later.  This has the source's refill thread
- * wake it (a ListOffsets query for the partitions that are fetching), at
- * most every 10 ms while events arrive; it never blocks.  Call it after
- * taking each batch that holds events.  Does nothing with librdkafka 2.1
- * or later. */
+ * with a librdkafka that has no fetch.queue.backoff.ms (before 2.2), a
+ * partition whose queue went over kafka.queued_max_kbytes is fetched again
+ * only when its broker thread next wakes, up to a second later.  This has
+ * the source's refill thread wake it (a ListOffsets query for the
+ * partitions that are fetching), at most every 10 ms while events arrive;
+ * it never blocks.  Call it after taking each batch that holds events.
+ * Does nothing where librdkafka has the setting (set to 10 ms instead). */
 void cf_source_refill(struct cf_source *src);
+
+/* 1 when the refill thread runs (librdkafka without
+ * fetch.queue.backoff.ms), 0 otherwise: the "prefetch_refill" field of
+ * the consumer's "started" log line. */
+int cf_source_refilling(const struct cf_source *src);
 
 /* The current assignment (owned by the source; valid until the next poll). */
 const rd_kafka_topic_partition_list_t *cf_source_assignment(const struct cf_source *src);

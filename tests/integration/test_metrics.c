@@ -21,6 +21,7 @@
  *     consumer re-warms), and the stream flows again.
  * The consumer reports lag every 200 ms here (statistics interval).
  */
+#include <librdkafka/rdkafka.h>
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
@@ -33,6 +34,7 @@
 #include "fleet.h"
 #include "httpget.h"
 #include "prom.h"
+#include "testutil.h"
 
 #define TOPIC      "shop.stock"
 #define PARTITIONS 4
@@ -353,6 +355,42 @@ static void test_healthz_when_the_loop_is_stuck(void **state)
  * starts: its batches hold two of them at most (ten of the small events
  * earlier cases left, if it reads them again), never the thirty at once
  * that an uncapped consumer takes in one batch. */
+/* The "started" line names what the process chose at start: the malloc
+ * tuning, the librdkafka it runs with, and whether the prefetch refill
+ * thread runs (only where librdkafka lacks fetch.queue.backoff.ms, which
+ * came in 2.2). */
+static void test_started_line(void **state)
+{
+    struct fixture *fx = *state;
+    char line[4096] = "";
+    int64_t deadline = cf_mono_ms() + 10000;
+    while (!line[0]) {
+        FILE *f = fopen(fx->consumer.log, "r");
+        assert_non_null(f);
+        char buf[4096];
+        while (fgets(buf, sizeof(buf), f)) {
+            if (strstr(buf, "\"msg\":\"started\""))
+                snprintf(line, sizeof(line), "%s", buf);
+        }
+        fclose(f);
+        if (!line[0] && cf_mono_ms() > deadline)
+            fail_msg("no \"started\" line in %s within 10 s", fx->consumer.log);
+        if (!line[0])
+            usleep(50000);
+    }
+    const char *malloc_field = CF_TEST_SANITIZED ? "\"malloc\":\"allocator defaults\""
+                                                 : "\"malloc\":\"mmap threshold 1 MiB\"";
+    char version[64], refill[64];
+    snprintf(version, sizeof(version), "\"librdkafka\":\"%s\"", rd_kafka_version_str());
+    snprintf(refill, sizeof(refill), "\"prefetch_refill\":%s",
+             rd_kafka_version() < 0x020200ff ? "true" : "false");
+    const char *want[] = {malloc_field, version, refill};
+    for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+        if (!strstr(line, want[i]))
+            fail_msg("the started line lacks %s: %s", want[i], line);
+    }
+}
+
 static void test_batch_closes_at_max_bytes(void **state)
 {
     struct fixture *fx = *state;
@@ -389,8 +427,7 @@ static void test_batch_closes_at_max_bytes(void **state)
         usleep(50000);
     }
     double batches = sample(p, "cachefleet_batch_size_events_count", NULL, NULL, NULL, NULL);
-    double at_most_20 =
-        sample(p, "cachefleet_batch_size_events_bucket", "le", "20", NULL, NULL);
+    double at_most_20 = sample(p, "cachefleet_batch_size_events_bucket", "le", "20", NULL, NULL);
     if (batches < 15 || at_most_20 != batches)
         fail_msg("%g batches, %g of them of 20 events or fewer; expected 15 or more, all", batches,
                  at_most_20);
@@ -400,6 +437,7 @@ static void test_batch_closes_at_max_bytes(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_started_line),
         cmocka_unit_test(test_counters_histograms_and_lag),
         cmocka_unit_test(test_redis_down_and_back),
         cmocka_unit_test(test_healthz_when_the_loop_is_stuck),

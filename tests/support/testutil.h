@@ -14,6 +14,20 @@
 
 #include <cmocka.h>
 
+/* CF_TEST_SANITIZED is 1 in a build with AddressSanitizer or
+ * MemorySanitizer, which replace malloc (mallopt and mallinfo2 do nothing
+ * there), 0 otherwise. */
+#if defined(__SANITIZE_ADDRESS__)
+#define CF_TEST_SANITIZED 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(memory_sanitizer)
+#define CF_TEST_SANITIZED 1
+#endif
+#endif
+#ifndef CF_TEST_SANITIZED
+#define CF_TEST_SANITIZED 0
+#endif
+
 /* The schemas folder of the source tree. */
 const char *cf_test_schemas_dir(void);
 

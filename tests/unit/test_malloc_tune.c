@@ -16,17 +16,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#if defined(__SANITIZE_ADDRESS__)
-#define GLIBC_MALLOC 0
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(memory_sanitizer)
-#define GLIBC_MALLOC 0
-#endif
-#endif
-#ifndef GLIBC_MALLOC
-#define GLIBC_MALLOC 1
-#endif
-
 #define KIB 1024
 #define MIB (1024 * 1024)
 
@@ -63,27 +52,28 @@ static int gets_own_mmap(size_t size)
 }
 
 /* The child's checks with GLIBC_TUNABLES set (operator) or not. */
-static int child(int operator)
+static int child(int tunables)
 {
-    if (operator)
+    if (tunables)
         setenv("GLIBC_TUNABLES", "glibc.malloc.arena_max=2", 1);
     else
         unsetenv("GLIBC_TUNABLES");
     enum cf_malloc_tuning got = cf_malloc_tune();
-    enum cf_malloc_tuning want = operator? CF_MALLOC_OPERATOR
-                                         : (GLIBC_MALLOC ? CF_MALLOC_FIXED : CF_MALLOC_UNAVAILABLE);
+    enum cf_malloc_tuning want =
+        tunables ? CF_MALLOC_OPERATOR
+                 : (CF_TEST_SANITIZED ? CF_MALLOC_UNAVAILABLE : CF_MALLOC_FIXED);
     if (got != want)
         return WRONG_DECISION;
-    if (!GLIBC_MALLOC)
+    if (CF_TEST_SANITIZED)
         return OK;
 
     /* 512 KiB: above glibc's default threshold (128 KiB), below 1 MiB. */
     int own = gets_own_mmap(512 * KIB);
     if (own < 0)
         return OUT_OF_MEMORY;
-    if (!operator&& own)
+    if (!tunables && own)
         return HALF_MIB_MMAPPED;
-    if (operator&& !own)
+    if (tunables && !own)
         return HALF_MIB_IN_HEAP;
     /* 2 MiB gets its own mmap either way; its free is what makes glibc's
      * dynamic threshold rise to 2 MiB... */
@@ -97,9 +87,9 @@ static int child(int operator)
     own = gets_own_mmap(3 * MIB / 2);
     if (own < 0)
         return OUT_OF_MEMORY;
-    if (!operator&& !own)
+    if (!tunables && !own)
         return AFTER_FREE_IN_HEAP;
-    if (operator&& own)
+    if (tunables && own)
         return AFTER_FREE_MMAPPED;
     return OK;
 }
@@ -126,19 +116,19 @@ static const char *what(int code)
     return "unknown exit code";
 }
 
-static void run_child(int operator)
+static void run_child(int tunables)
 {
     fflush(NULL);
     pid_t pid = fork();
     assert_true(pid >= 0);
     if (pid == 0)
-        _exit(child(operator));
+        _exit(child(tunables));
     int status = 0;
     assert_int_equal(waitpid(pid, &status, 0), pid);
     assert_true(WIFEXITED(status));
     int code = WEXITSTATUS(status);
     if (code != OK)
-        fail_msg("%s: %s", operator? "GLIBC_TUNABLES set" : "no GLIBC_TUNABLES", what(code));
+        fail_msg("%s: %s", tunables ? "GLIBC_TUNABLES set" : "no GLIBC_TUNABLES", what(code));
 }
 
 static void test_threshold_fixed(void **state)

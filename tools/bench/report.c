@@ -464,23 +464,6 @@ static void md_scaling(const struct bench_results *r, FILE *out)
     }
     if (header)
         fprintf(out, "\n");
-    double base = 0, big = 0;
-    for (int i = 0; i < r->nscale; i++) {
-        if (strcmp(r->scale[i].dimension, "kafka.queued_max_kbytes") != 0)
-            continue;
-        if (strstr(r->scale[i].point, "default"))
-            base = r->scale[i].rate;
-        else if (strncmp(r->scale[i].point, "65536", 5) == 0)
-            big = r->scale[i].rate;
-    }
-    if (base > 0 && big > 0)
-        fprintf(out,
-                "Prefetch: with kafka.queued_max_kbytes=65536 the consumer applies %.2fx the "
-                "events/s of the default 16384 on the same events.  librdkafka %s stops "
-                "fetching for a fixed second once its queue holds queued.max.messages.kbytes "
-                "(confluentinc/librdkafka#2879; fetch.queue.backoff.ms came in a later "
-                "release).\n\n",
-                big / base, r->rdkafka);
 }
 
 static void md_pair(const struct bench_results *r, FILE *out)
