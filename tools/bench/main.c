@@ -832,6 +832,10 @@ static int age_row(struct bench *b, const struct bench_target *t, const struct b
     g->partitions = parts;
     g->p50 = g->p99 = g->steady_p50 = g->steady_p99 = -1;
     g->max = in->age_max_s;
+    if (in->batches > 0 && run.events > 0) {
+        g->events_per_batch = (double)run.events / in->batches;
+        g->ops_sent_pe = run.ops_sent / (double)run.events;
+    }
     g->have_ack = pr.have_ack;
     g->ack_p50 = pr.ack_p50_s;
     g->ack_p99 = pr.ack_p99_s;

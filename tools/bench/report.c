@@ -348,8 +348,9 @@ static void md_age(const struct bench_results *r, FILE *out)
     fprintf(out,
             "| consumer setting | events | achieved events/s | seconds | p50 | p99 | max | "
             "p50 / p99 after the first %d ms | broker ack p50 / p99 / max | bare reader p50 / "
-            "p99 / max | CPU, cores: consumer / Redis / broker / producer = sum (over s) |\n"
-            "|---|---|---|---|---|---|---|---|---|---|---|\n",
+            "p99 / max | events per batch | ops sent per event | CPU, cores: consumer / Redis / "
+            "broker / producer = sum (over s) |\n"
+            "|---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
             BENCH_AGE_WARMUP_MS);
     for (int i = 0; i < r->nage; i++) {
         const struct bench_age_row *g = &r->age[i];
@@ -386,9 +387,18 @@ static void md_age(const struct bench_results *r, FILE *out)
         }
         char cpu[128];
         cpu_text(g, cpu, sizeof(cpu));
-        fprintf(out, "| %s | %s | %s | %.1f | %s | %s | %s | %s | %s | %s | %s |\n", g->setting,
-                num((double)g->events, d, sizeof(d)), num(g->achieved_rate, e, sizeof(e)),
-                g->seconds, a, b, c, steady, ack, reader, cpu);
+        char per_batch[32], ops[32];
+        if (g->events_per_batch > 0) {
+            snprintf(per_batch, sizeof(per_batch), "%.0f", g->events_per_batch);
+            snprintf(ops, sizeof(ops), "%.2f", g->ops_sent_pe);
+        } else {
+            snprintf(per_batch, sizeof(per_batch), "n/a");
+            snprintf(ops, sizeof(ops), "n/a");
+        }
+        fprintf(out, "| %s | %s | %s | %.1f | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n",
+                g->setting, num((double)g->events, d, sizeof(d)),
+                num(g->achieved_rate, e, sizeof(e)), g->seconds, a, b, c, steady, ack, reader,
+                per_batch, ops, cpu);
     }
     fprintf(out, "\nThe mock answers a fetch that finds no new data only after the consumer's full "
                  "fetch.wait.max.ms and does not wake up when data arrives, unlike a real broker's "
@@ -812,7 +822,8 @@ static json_t *one_json(const struct bench_results *r)
         json_array_append_new(
             ages,
             json_pack(
-                "{s:s,s:f,s:f,s:f,s:I,s:i,s:I,s:f,s:f,s:f,s:b,s:b,s:o,s:o,s:i,s:s,s:o,s:o,s:o}",
+                "{s:s,s:f,s:f,s:f,s:I,s:i,s:I,s:f,s:f,s:f,s:b,s:b,s:o,s:o,s:i,s:s,s:o,s:o,s:f,s:f,"
+                "s:o}",
                 "consumer_setting", g->setting, "target_events_per_s", g->target_rate,
                 "achieved_events_per_s", g->achieved_rate, "seconds", g->seconds, "events",
                 (json_int_t)g->events, "partitions", g->partitions, "observations",
@@ -825,7 +836,8 @@ static json_t *one_json(const struct bench_results *r)
                 g->have_ack ? json_pack("{s:f,s:f,s:f}", "p50_s", g->ack_p50, "p99_s", g->ack_p99,
                                         "max_s", g->ack_max)
                             : json_null(),
-                "cpu_cores", cpu_json(g), "bare_reader",
+                "cpu_cores", cpu_json(g), "events_per_batch", g->events_per_batch,
+                "ops_sent_per_event", g->ops_sent_pe, "bare_reader",
                 g->have_reader ? json_pack("{s:f,s:f,s:f}", "p50_s", g->reader_p50, "p99_s",
                                            g->reader_p99, "max_s", g->reader_max)
                                : json_null()));

@@ -97,6 +97,9 @@ struct bench_age_row {
      * message; seconds). */
     int have_reader;
     double reader_p50, reader_p99, reader_max;
+    /* The consumer's batches in the phase (0: unknown): a paced stream
+     * makes smaller batches than a backlog, which coalesce less. */
+    double events_per_batch, ops_sent_pe;
 };
 
 struct bench_check_row {
