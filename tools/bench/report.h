@@ -162,6 +162,11 @@ struct bench_results {
     struct bench_cmd_share cmds[BENCH_TOP_CMDS]; /* of the median run */
 
     /* event age at a fixed rate, one row per consumer setting */
+    /* The consumer's rate on the event-age phase's own events, read as a
+     * backlog (0: not measured, e.g. --age-rate given); the phase paces at
+     * half of it. */
+    double age_basis_rate;
+    uint64_t age_basis_events;
     int nage;
     struct bench_age_row age[BENCH_MAX_AGE];
 
