@@ -785,11 +785,6 @@ static void before_revoke(void *opaque, const rd_kafka_topic_partition_list_t *p
     rt->nstash = k;
 }
 
-/* Fills the batch in hand: stashed messages first, then up to
- * kafka.batch_max events (and, past the first, kafka.batch_max_bytes of
- * payload) from Kafka, waiting kafka.batch_linger_ms after the first.
- * With a batch in flight it takes only what is already there, so the
- * batch in flight is finished without delay. */
 /* Whether batch b takes another event: fewer than max events, and fewer
  * than max_bytes of payload once it holds one. */
 static bool batch_room(const struct batch *b, size_t max, size_t bytes, size_t max_bytes)
@@ -797,6 +792,11 @@ static bool batch_room(const struct batch *b, size_t max, size_t bytes, size_t m
     return b->n < max && (b->n == 0 || bytes < max_bytes);
 }
 
+/* Fills the batch in hand: stashed messages first, then up to
+ * kafka.batch_max events (and, past the first, kafka.batch_max_bytes of
+ * payload) from Kafka, waiting kafka.batch_linger_ms after the first.
+ * With a batch in flight it takes only what is already there, so the
+ * batch in flight is finished without delay. */
 static void collect(struct runtime *rt)
 {
     struct batch *b = rt->cur;

@@ -54,7 +54,6 @@ struct cf_source {
         pthread_t thread;
         pthread_mutex_t lock;
         pthread_cond_t wake;
-        int needed; /* librdkafka does not know fetch.queue.backoff.ms */
         int started;
         /* Under lock: */
         rd_kafka_topic_partition_list_t *parts; /* what the next query covers */
@@ -70,7 +69,7 @@ struct cf_source {
 #define FETCH_QUEUE_BACKOFF "fetch.queue.backoff.ms"
 
 static int backoff_known(rd_kafka_conf_t *conf, char *errstr, size_t errstr_size);
-static void refill_start(struct cf_source *src);
+static void refill_start(struct cf_source *src, bool needed);
 static void refill_stop(struct cf_source *src);
 
 /* ------------------------------------------------------------------------
@@ -379,12 +378,12 @@ static struct cf_source *source_new(const struct cf_settings *s, struct cf_log *
     bool backoff_set = false;
     for (size_t j = 0; j < s->kafka_properties.count; j++)
         backoff_set |= strcmp(s->kafka_properties.names[j], FETCH_QUEUE_BACKOFF) == 0;
-    src->refill.needed = !backoff_set;
+    bool refill_needed = false;
     if (!backoff_set) {
         int known = backoff_known(conf, errstr, errstr_size);
         if (known < 0)
             goto fail_conf;
-        src->refill.needed = !known;
+        refill_needed = !known;
     }
     if (replay) {
         /* A replay ends at each partition's end offset or EOF; a reset to
@@ -410,7 +409,7 @@ static struct cf_source *source_new(const struct cf_settings *s, struct cf_log *
     }
     conf = NULL; /* now owned by the handle */
     rd_kafka_poll_set_consumer(src->rk);
-    refill_start(src);
+    refill_start(src, refill_needed);
 
     if (replay) {
         if (replay_assign(src, s, errstr, errstr_size) < 0)
@@ -825,10 +824,11 @@ static void *refill_main(void *arg)
     return NULL;
 }
 
-static void refill_start(struct cf_source *src)
+/* needed: librdkafka does not know fetch.queue.backoff.ms. */
+static void refill_start(struct cf_source *src, bool needed)
 {
     struct refill *r = &src->refill;
-    if (!r->needed)
+    if (!needed)
         return;
     pthread_mutex_init(&r->lock, NULL);
     pthread_cond_init(&r->wake, NULL);

@@ -409,12 +409,13 @@ static int cmp_u32(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-void bench_quantiles_us(uint32_t *us, size_t n, double *p50_s, double *p99_s, double *max_s)
+void bench_quantiles_us(uint32_t *us, size_t n, struct bench_latency *q)
 {
     qsort(us, n, sizeof(*us), cmp_u32);
-    *p50_s = us[(n - 1) / 2] / 1e6;
-    *p99_s = us[(size_t)((double)(n - 1) * 0.99)] / 1e6;
-    *max_s = us[n - 1] / 1e6;
+    q->have = 1;
+    q->p50_s = us[(n - 1) / 2] / 1e6;
+    q->p99_s = us[(size_t)((double)(n - 1) * 0.99)] / 1e6;
+    q->max_s = us[n - 1] / 1e6;
 }
 
 int bench_paced_join(struct bench_paced *pp, struct bench_produce_result *res, char *errstr,
@@ -440,10 +441,8 @@ int bench_paced_join(struct bench_paced *pp, struct bench_produce_result *res, c
     size_t n = atomic_load(&pp->c.ack_n);
     if (n > pp->c.ack_cap)
         n = pp->c.ack_cap;
-    if (n > 0) {
-        res->have_ack = 1;
-        bench_quantiles_us(pp->c.ack_us, n, &res->ack_p50_s, &res->ack_p99_s, &res->ack_max_s);
-    }
+    if (n > 0)
+        bench_quantiles_us(pp->c.ack_us, n, &res->ack);
     free(pp->c.ack_us);
     rd_kafka_topic_destroy(pp->rkt);
     rd_kafka_purge(pp->rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);

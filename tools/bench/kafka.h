@@ -40,6 +40,13 @@
 #include "events.h"
 #include "progress.h"
 
+/* Latencies measured one by one, in seconds (nearest rank); have 0: none
+ * measured. */
+struct bench_latency {
+    int have;
+    double p50_s, p99_s, max_s;
+};
+
 struct bench_produce_result {
     uint64_t produced;  /* accepted by librdkafka */
     uint64_t delivered; /* acknowledged by the broker */
@@ -48,9 +55,8 @@ struct bench_produce_result {
     double rate;    /* delivered / seconds */
     char first_error[256];
     /* The paced producer only: produce call to the broker's
-     * acknowledgement, seconds (nearest rank). */
-    int have_ack;
-    double ack_p50_s, ack_p99_s, ack_max_s;
+     * acknowledgement. */
+    struct bench_latency ack;
 };
 
 /* Produces events [from, to) of es to topic as fast as librdkafka takes
@@ -63,8 +69,8 @@ int bench_produce_all(const char *bootstrap, const char *topic, const struct ben
                       struct bench_produce_result *res, char *errstr, size_t errstr_size);
 
 /* Quantiles of n latencies in microseconds (sorted in place; nearest
- * rank): p50, p99 and the max in seconds.  n must be > 0. */
-void bench_quantiles_us(uint32_t *us, size_t n, double *p50_s, double *p99_s, double *max_s);
+ * rank) into *q, which has them from then on.  n must be > 0. */
+void bench_quantiles_us(uint32_t *us, size_t n, struct bench_latency *q);
 
 struct bench_paced;
 

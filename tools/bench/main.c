@@ -654,23 +654,42 @@ struct age_ctx {
     int have_end;
 };
 
-/* A site's events meet a reader that is already fetching: after its
- * partitions are assigned it still looks up their offsets and starts its
- * fetchers, and events produced meanwhile would wait for that start-up
- * (about 150 ms on the mock) instead of for the reader. */
-static int age_start(struct age_ctx *a, char *errstr, size_t errstr_size)
+/* Starts the paced producer AGE_SETTLE_MS after the reader (the consumer,
+ * or the bare reader) has its partitions: a site's events meet a reader
+ * that is already fetching, while after its assignment it still looks up
+ * its offsets and starts its fetchers, and events produced meanwhile would
+ * wait for that start-up (about 150 ms on the mock) instead of for the
+ * reader.  With run (the consumer's), the CPU times are read just before. */
+static int age_start(struct age_ctx *a, struct bench_run *run, char *errstr, size_t errstr_size)
 {
+    bench_sleep_ms(AGE_SETTLE_MS);
+    if (run)
+        cpu_snap_take(a->b, run, &a->start);
     a->pp = bench_paced_start(a->b->broker.bootstrap, a->topic, a->es, a->from, a->to, a->rate,
                               a->b->stop, errstr, errstr_size);
     return a->pp ? 0 : -1;
 }
 
+/* Waits for the paced producer, if started, into *pr.  Returns rc, or -1
+ * with errstr when rc was 0 and the producer failed. */
+static int age_join(struct age_ctx *a, struct bench_produce_result *pr, int rc, char *errstr,
+                    size_t errstr_size)
+{
+    memset(pr, 0, sizeof(*pr));
+    if (!a->pp)
+        return rc;
+    char why[512];
+    if (bench_paced_join(a->pp, pr, why, sizeof(why)) < 0 && rc == 0) {
+        snprintf(errstr, errstr_size, "%s", why);
+        rc = -1;
+    }
+    a->pp = NULL;
+    return rc;
+}
+
 static int age_on_ready(void *opaque, struct bench_run *run, char *errstr, size_t errstr_size)
 {
-    struct age_ctx *a = opaque;
-    bench_sleep_ms(AGE_SETTLE_MS);
-    cpu_snap_take(a->b, run, &a->start);
-    return age_start(a, errstr, errstr_size);
+    return age_start(opaque, run, errstr, errstr_size);
 }
 
 static void age_on_done(void *opaque, struct bench_run *run)
@@ -700,8 +719,7 @@ struct reader_age {
 static int reader_on_assigned(void *opaque, char *errstr, size_t errstr_size)
 {
     struct reader_age *ra = opaque;
-    bench_sleep_ms(AGE_SETTLE_MS);
-    return age_start(ra->a, errstr, errstr_size);
+    return age_start(ra->a, NULL, errstr, errstr_size);
 }
 
 static int reader_age_one(const rd_kafka_message_t *msg, void *opaque)
@@ -741,18 +759,10 @@ static int reader_age_row(struct bench *b, const struct bench_target *t,
     struct bench_read_result rr;
     int rc = bench_read_topic(b->broker.bootstrap, topic, to - from, reader_age_one, &ra, &opts,
                               b->stop, &b->pg, "event age, bare reader", &rr, errstr, errstr_size);
-    if (a.pp) {
-        struct bench_produce_result pr;
-        char why[512];
-        if (bench_paced_join(a.pp, &pr, why, sizeof(why)) < 0 && rc == 0) {
-            snprintf(errstr, errstr_size, "%s", why);
-            rc = -1;
-        }
-    }
-    if (rc == 0 && ra.n > 0) {
-        g->have_reader = 1;
-        bench_quantiles_us(ra.us, ra.n, &g->reader_p50, &g->reader_p99, &g->reader_max);
-    }
+    struct bench_produce_result pr;
+    rc = age_join(&a, &pr, rc, errstr, errstr_size);
+    if (rc == 0 && ra.n > 0)
+        bench_quantiles_us(ra.us, ra.n, &g->reader);
     free(ra.us);
     return rc;
 }
@@ -808,16 +818,8 @@ static int age_row(struct bench *b, const struct bench_target *t, const struct b
         .opaque = &a,
     };
     struct bench_produce_result pr;
-    memset(&pr, 0, sizeof(pr));
     int rc = consumer_pass(b, t, label, topic, es, from, to, &po, &run, errstr, errstr_size);
-    if (a.pp) {
-        char why[512];
-        if (bench_paced_join(a.pp, &pr, why, sizeof(why)) < 0 && rc == 0) {
-            snprintf(errstr, errstr_size, "%s", why);
-            rc = -1;
-        }
-    }
-    if (rc < 0)
+    if (age_join(&a, &pr, rc, errstr, errstr_size) < 0)
         return -1;
     int parts_seen = 0;
     if (bench_topic_verify(b->broker.bootstrap, topic, count, &parts_seen, errstr, errstr_size) < 0)
@@ -844,10 +846,7 @@ static int age_row(struct bench *b, const struct bench_target *t, const struct b
         g->events_per_batch = (double)run.events / in->batches;
         g->ops_sent_pe = run.ops_sent / (double)run.events;
     }
-    g->have_ack = pr.have_ack;
-    g->ack_p50 = pr.ack_p50_s;
-    g->ack_p99 = pr.ack_p99_s;
-    g->ack_max = pr.ack_max_s;
+    g->ack = pr.ack;
     g->cpu_wall_s = a.have_end ? (double)(a.end.mono_us - a.start.mono_us) / 1e6 : 0;
     if (g->cpu_wall_s < AGE_CPU_MIN_S)
         g->cpu_wall_s = 0; /* too short for /proc's 10 ms ticks: not measured */
@@ -884,8 +883,8 @@ static int age_row(struct bench *b, const struct bench_target *t, const struct b
  * it may take: the slice of BENCH_AGE_MAX_EVENTS), produced beforehand and
  * read as a backlog, one run: "half the maximum rate" must be half of what
  * the consumer does with these events.  The whole workload's median is not:
- * its mix coalesces differently (carts: 0.40 operations sent per event over
- * the million, 0.98 on its last 150,000).  Sets r->age_basis_rate. */
+ * its mix coalesces differently (the report gives the operations sent per
+ * event of both runs).  Sets r->age_basis_*. */
 static int age_basis(struct bench *b, const struct bench_target *t, const struct bench_events *es,
                      char *errstr, size_t errstr_size)
 {
@@ -907,6 +906,7 @@ static int age_basis(struct bench *b, const struct bench_target *t, const struct
         return -1;
     r->age_basis_rate = run.rate;
     r->age_basis_events = run.events;
+    r->age_basis_ops_sent_pe = run.events > 0 ? run.ops_sent / (double)run.events : 0;
     return 0;
 }
 

@@ -276,6 +276,20 @@ static void md_consumer(const struct bench_results *r, FILE *out)
     }
 }
 
+/* "9.5 ms / 17.6 ms / 21.4 ms" (p50 / p99 / max), or "n/a". */
+static void latency_text(const struct bench_latency *q, char *buf, size_t size)
+{
+    if (!q->have) {
+        snprintf(buf, size, "n/a");
+        return;
+    }
+    char x[24], y[24], z[24];
+    seconds_text(q->p50_s, 0, x, sizeof(x));
+    seconds_text(q->p99_s, 0, y, sizeof(y));
+    seconds_text(q->max_s, 0, z, sizeof(z));
+    snprintf(buf, size, "%s / %s / %s", x, y, z);
+}
+
 /* "0.31 / 0.60 / 0.47 / 0.68 = 2.06 (over 0.9 s)"; "n/a" for an unknown
  * share (it counts as 0 in the sum, which then says so). */
 static void cpu_text(const struct bench_age_row *g, char *buf, size_t size)
@@ -311,11 +325,12 @@ static void md_age(const struct bench_results *r, FILE *out)
     if (r->age_basis_rate > 0)
         fprintf(out,
                 "The rate: the consumer read these same events (the %s the phase may take) as a "
-                "backlog at %s events/s (one run); the phase paces at half of that.  Not half "
-                "of the main run's median: a slice of the workload coalesces differently from "
-                "the whole.\n\n",
+                "backlog at %s events/s, sending %.2f operations per event (one run; the main "
+                "runs sent %.2f); the phase paces at half of that rate.  Not half of the main "
+                "runs' median: a slice of the workload coalesces differently from the whole.\n\n",
                 num((double)r->age_basis_events, c, sizeof(c)),
-                num(r->age_basis_rate, d, sizeof(d)));
+                num(r->age_basis_rate, d, sizeof(d)), r->age_basis_ops_sent_pe,
+                r->ops_sent_pe.median);
     fprintf(out,
             "A producer thread paced with clock_nanosleep (absolute schedule) at half the "
             "consumer's rate, target %s events/s, producing to a fresh topic while the "
@@ -373,26 +388,9 @@ static void md_age(const struct bench_results *r, FILE *out)
         } else {
             snprintf(steady, sizeof(steady), "n/a");
         }
-        char ack[96];
-        if (g->have_ack) {
-            char x[24], y[24], z[24];
-            seconds_text(g->ack_p50, 0, x, sizeof(x));
-            seconds_text(g->ack_p99, 0, y, sizeof(y));
-            seconds_text(g->ack_max, 0, z, sizeof(z));
-            snprintf(ack, sizeof(ack), "%s / %s / %s", x, y, z);
-        } else {
-            snprintf(ack, sizeof(ack), "n/a");
-        }
-        char reader[96];
-        if (g->have_reader) {
-            char x[24], y[24], z[24];
-            seconds_text(g->reader_p50, 0, x, sizeof(x));
-            seconds_text(g->reader_p99, 0, y, sizeof(y));
-            seconds_text(g->reader_max, 0, z, sizeof(z));
-            snprintf(reader, sizeof(reader), "%s / %s / %s", x, y, z);
-        } else {
-            snprintf(reader, sizeof(reader), "n/a");
-        }
+        char ack[96], reader[96];
+        latency_text(&g->ack, ack, sizeof(ack));
+        latency_text(&g->reader, reader, sizeof(reader));
         char cpu[128];
         cpu_text(g, cpu, sizeof(cpu));
         char per_batch[32], ops[32];
@@ -683,6 +681,14 @@ void bench_report_markdown(const struct bench_results *all, size_t n, double wal
  * JSON
  * ------------------------------------------------------------------------ */
 
+/* {"p50_s", "p99_s", "max_s"}, or null. */
+static json_t *latency_json(const struct bench_latency *q)
+{
+    return q->have
+               ? json_pack("{s:f,s:f,s:f}", "p50_s", q->p50_s, "p99_s", q->p99_s, "max_s", q->max_s)
+               : json_null();
+}
+
 /* {"wall_s", "consumer", "redis", "broker", "producer"}: cores; null
  * where unknown, or the whole object when not measured. */
 static json_t *cpu_json(const struct bench_age_row *g)
@@ -841,20 +847,16 @@ static json_t *one_json(const struct bench_results *r)
                 g->steady_p50 >= 0 ? json_real(g->steady_p50) : json_null(), "steady_p99_s",
                 g->steady_p99 >= 0 ? json_real(g->steady_p99) : json_null(), "warmup_ms",
                 BENCH_AGE_WARMUP_MS, "quantiles", "bucket-interpolated", "broker_ack",
-                g->have_ack ? json_pack("{s:f,s:f,s:f}", "p50_s", g->ack_p50, "p99_s", g->ack_p99,
-                                        "max_s", g->ack_max)
-                            : json_null(),
-                "cpu_cores", cpu_json(g), "events_per_batch", g->events_per_batch,
-                "ops_sent_per_event", g->ops_sent_pe, "bare_reader",
-                g->have_reader ? json_pack("{s:f,s:f,s:f}", "p50_s", g->reader_p50, "p99_s",
-                                           g->reader_p99, "max_s", g->reader_max)
-                               : json_null()));
+                latency_json(&g->ack), "cpu_cores", cpu_json(g), "events_per_batch",
+                g->events_per_batch, "ops_sent_per_event", g->ops_sent_pe, "bare_reader",
+                latency_json(&g->reader)));
     }
     json_object_set_new(root, "event_age", ages);
     json_object_set_new(root, "event_age_basis",
                         r->age_basis_rate > 0
-                            ? json_pack("{s:f,s:I}", "events_per_s", r->age_basis_rate, "events",
-                                        (json_int_t)r->age_basis_events)
+                            ? json_pack("{s:f,s:I,s:f}", "events_per_s", r->age_basis_rate,
+                                        "events", (json_int_t)r->age_basis_events,
+                                        "ops_sent_per_event", r->age_basis_ops_sent_pe)
                             : json_null());
 
     json_t *scale = json_array();

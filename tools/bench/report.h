@@ -86,17 +86,15 @@ struct bench_age_row {
     uint64_t steady_count;
     /* The paced producer's own latency, produce call to the broker's
      * acknowledgement: a floor under the age that is the broker's. */
-    int have_ack;
-    double ack_p50, ack_p99, ack_max; /* seconds */
+    struct bench_latency ack;
     /* Cores each process used from the first paced event to the last
      * applied one (cpu_wall_s; 0: not measured), -1 unknown: the consumer,
      * Redis, the broker, and this benchmark (the paced producer). */
     double cpu_wall_s;
     double cpu_consumer, cpu_redis, cpu_broker, cpu_bench;
-    /* The same paced stream read by a bare reader (nearest rank over every
-     * message; seconds). */
-    int have_reader;
-    double reader_p50, reader_p99, reader_max;
+    /* The same paced stream read by a bare reader: each message's age
+     * when read. */
+    struct bench_latency reader;
     /* The consumer's batches in the phase (0: unknown): a paced stream
      * makes smaller batches than a backlog, which coalesce less. */
     double events_per_batch, ops_sent_pe;
@@ -167,6 +165,7 @@ struct bench_results {
      * half of it. */
     double age_basis_rate;
     uint64_t age_basis_events;
+    double age_basis_ops_sent_pe; /* operations sent per event in that run */
     int nage;
     struct bench_age_row age[BENCH_MAX_AGE];
 
