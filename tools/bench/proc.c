@@ -326,11 +326,16 @@ int bench_proc_status(const struct bench_proc *p)
     return p->reaped ? shell_status(p->wstatus) : -1;
 }
 
-double bench_proc_cpu_s(const struct bench_proc *p)
+/* User + system CPU seconds of a resource usage. */
+static double rusage_cpu_s(const struct rusage *u)
 {
-    const struct rusage *u = &p->usage;
     return (double)u->ru_utime.tv_sec + (double)u->ru_utime.tv_usec / 1e6 +
            (double)u->ru_stime.tv_sec + (double)u->ru_stime.tv_usec / 1e6;
+}
+
+double bench_proc_cpu_s(const struct bench_proc *p)
+{
+    return rusage_cpu_s(&p->usage);
 }
 
 long bench_proc_hwm_kib(struct bench_proc *p)
@@ -394,10 +399,7 @@ double bench_proc_cpu_now_s(struct bench_proc *p)
 double bench_self_cpu_s(void)
 {
     struct rusage u;
-    if (getrusage(RUSAGE_SELF, &u) < 0)
-        return -1;
-    return (double)u.ru_utime.tv_sec + (double)u.ru_utime.tv_usec / 1e6 +
-           (double)u.ru_stime.tv_sec + (double)u.ru_stime.tv_usec / 1e6;
+    return getrusage(RUSAGE_SELF, &u) < 0 ? -1 : rusage_cpu_s(&u);
 }
 
 /* ------------------------------------------------------------------------
